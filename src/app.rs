@@ -1,0 +1,241 @@
+//! Building the system from [`Settings`] and running it until shutdown.
+//!
+//! [`Application::build`] does everything that can fail at start-up (Redis,
+//! the bot token, binding the HTTP port) so that a misconfigured replica exits
+//! with one clear line. [`Application::run`] starts the long-running parts and,
+//! when `shutdown` fires, stops taking work, lets in-flight updates finish and
+//! be acknowledged within `SHUTDOWN_GRACE_SECS`, releases every lease, and returns.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use secrecy::ExposeSecret;
+use teloxide::dispatching::UpdateHandler;
+use teloxide::prelude::*;
+use teloxide::types::Me;
+use teloxide::RequestError;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+use crate::bot::{self, texts, HandlerError};
+use crate::config::{IngestMode, Settings};
+use crate::http::{self, Health};
+use crate::metrics::Metrics;
+use crate::store::{Store, StoreError};
+use crate::{ingest, partitions};
+
+/// Everything a running replica shares between its parts.
+pub struct Context {
+    pub settings: Settings,
+    pub store: Store,
+    pub metrics: Metrics,
+    pub bot: Bot,
+    pub me: Me,
+    pub health: Health,
+    pub handler: UpdateHandler<HandlerError>,
+    /// Bounds the updates handled at once by this replica.
+    pub handler_slots: Semaphore,
+}
+
+/// A start-up failure, printed as one line.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("Telegram rejected BOT_TOKEN ({0}); get a valid token from @BotFather")]
+    BadToken(String),
+    #[error("Telegram Bot API at {url} is unreachable: {cause}")]
+    TelegramUnreachable { url: String, cause: String },
+    #[error("cannot listen on HTTP_ADDR {addr}: {cause}")]
+    Bind { addr: SocketAddr, cause: String },
+    #[error("cannot build the HTTP client: {0}")]
+    Client(String),
+}
+
+/// A replica, built and ready to run.
+pub struct Application {
+    ctx: Arc<Context>,
+    listener: TcpListener,
+}
+
+/// A teloxide `Bot` for `settings`, with a client timeout that fits normal calls.
+pub fn make_bot(settings: &Settings) -> Result<Bot, StartupError> {
+    let client = teloxide::net::default_reqwest_settings()
+        .timeout(settings.telegram_timeout)
+        .pool_max_idle_per_host(64)
+        .build()
+        .map_err(|e| StartupError::Client(e.to_string()))?;
+    Ok(
+        Bot::with_client(settings.bot_token.expose_secret(), client)
+            .set_api_url(settings.telegram_api_url.clone()),
+    )
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> Result<Application, StartupError> {
+        tracing::info!(
+            replica = %settings.replica_id,
+            redis = %settings.redis_url_redacted(),
+            api = %settings.telegram_api_url,
+            ingest = ?settings.ingest,
+            partitions = settings.partitions,
+            "starting anonchat"
+        );
+        let store = Store::connect(&settings).await?;
+        store.check_partitions(settings.partitions).await?;
+        store
+            .ensure_groups(settings.partitions)
+            .await
+            .map_err(StoreError::from)?;
+        let bot = make_bot(&settings)?;
+        let me = get_me(&bot, &settings).await?;
+        tracing::info!(bot = %me.username(), "bot identity confirmed");
+        register_commands(&bot).await;
+        let listener = TcpListener::bind(settings.http_addr)
+            .await
+            .map_err(|e| StartupError::Bind {
+                addr: settings.http_addr,
+                cause: e.to_string(),
+            })?;
+        let metrics = Metrics::new();
+        metrics.redis_up.set(1);
+        let health = Health::default();
+        health.set_redis_up(true);
+        let ctx = Arc::new(Context {
+            handler_slots: Semaphore::new(settings.worker_concurrency),
+            settings,
+            store,
+            metrics,
+            bot,
+            me,
+            health,
+            handler: bot::schema(),
+        });
+        Ok(Application { ctx, listener })
+    }
+
+    /// The HTTP address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.listener.local_addr().ok()
+    }
+
+    pub fn context(&self) -> Arc<Context> {
+        self.ctx.clone()
+    }
+
+    /// Runs until `shutdown` fires, then shuts down gracefully.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let ctx = self.ctx;
+        let addr = self.listener.local_addr().ok();
+        tracing::info!(addr = ?addr, "http listening");
+        let http_stop = CancellationToken::new();
+        let http_task = {
+            let stop = http_stop.clone();
+            let router = http::router(ctx.clone());
+            let listener = self.listener;
+            tokio::spawn(async move {
+                let served = axum::serve(listener, router)
+                    .with_graceful_shutdown(stop.cancelled_owned())
+                    .await;
+                if let Err(e) = served {
+                    tracing::error!(error = %e, "http server failed");
+                }
+            })
+        };
+        let monitor = tokio::spawn(monitor_redis(ctx.clone(), http_stop.clone()));
+        let poller = match ctx.settings.ingest {
+            IngestMode::Polling => Some(tokio::spawn(ingest::poller::run(
+                ctx.clone(),
+                shutdown.clone(),
+            ))),
+            IngestMode::Webhook => None,
+        };
+        let owners = tokio::spawn(partitions::run(ctx.clone(), shutdown.clone()));
+        tracing::info!("replica running");
+
+        shutdown.cancelled().await;
+        let started = Instant::now();
+        tracing::info!(grace = ?ctx.settings.shutdown_grace, "shutting down: finishing in-flight work");
+        ctx.health.set_stopping();
+        let finish = async {
+            if let Some(p) = poller {
+                let _ = p.await;
+            }
+            let _ = owners.await;
+        };
+        if tokio::time::timeout(ctx.settings.shutdown_grace, finish)
+            .await
+            .is_err()
+        {
+            tracing::warn!("grace period over; unfinished updates stay pending for another replica");
+        }
+        http_stop.cancel();
+        let _ = tokio::time::timeout(Duration::from_secs(1), http_task).await;
+        monitor.abort();
+        tracing::info!(took = ?started.elapsed(), "stopped");
+    }
+}
+
+/// Pings Redis every second; readiness and `redis_up` follow the answer.
+async fn monitor_redis(ctx: Arc<Context>, stop: CancellationToken) {
+    let mut was_up = true;
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+        let up = tokio::time::timeout(Duration::from_secs(2), ctx.store.ping())
+            .await
+            .map(|r| r.is_ok())
+            .unwrap_or(false);
+        ctx.health.set_redis_up(up);
+        ctx.metrics.redis_up.set(i64::from(up));
+        if up != was_up {
+            if up {
+                tracing::info!("Redis reachable again; resuming");
+            } else {
+                tracing::warn!("Redis unreachable; work paused until it returns");
+            }
+            was_up = up;
+        }
+    }
+}
+
+/// `getMe`, retried while the network fails; a rejected token is final.
+async fn get_me(bot: &Bot, settings: &Settings) -> Result<Me, StartupError> {
+    let started = Instant::now();
+    let mut attempt = 0u32;
+    loop {
+        attempt += 1;
+        match bot.get_me().await {
+            Ok(me) => return Ok(me),
+            Err(RequestError::Api(e)) => return Err(StartupError::BadToken(e.to_string())),
+            Err(e) => {
+                let cause = e.to_string();
+                if started.elapsed() >= settings.redis_startup_timeout {
+                    return Err(StartupError::TelegramUnreachable {
+                        url: settings.telegram_api_url.to_string(),
+                        cause,
+                    });
+                }
+                tracing::warn!(attempt, error = %cause, "getMe failed, retrying");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    }
+}
+
+/// Sets the command menu in every language; a failure is only logged.
+async fn register_commands(bot: &Bot) {
+    for &lang in texts::Lang::ALL {
+        let mut req = bot.set_my_commands(texts::menu(lang));
+        if lang != texts::Lang::En {
+            req = req.language_code(lang.code());
+        }
+        if let Err(e) = req.await {
+            tracing::warn!(lang = lang.code(), error = %e, "setMyCommands failed");
+        }
+    }
+}

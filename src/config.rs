@@ -1,0 +1,423 @@
+//! Settings: one struct, loaded once at start-up.
+//!
+//! Layers, later ones win: built-in defaults, then an optional TOML file
+//! (`--config FILE`), then environment variables named exactly like the keys
+//! in upper case (`BOT_TOKEN`, `REDIS_URL`, ...). The file uses the same names
+//! in lower case.
+//!
+//! Every value is read as text and validated here, so a bad value fails at
+//! start-up with one line naming the variable, instead of a serde message about
+//! a struct field. Secrets (`BOT_TOKEN`, a password inside `REDIS_URL`,
+//! `WEBHOOK_SECRET`) are wrapped so that neither `Debug` nor logs show them.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use url::Url;
+
+/// How updates get from Telegram into Redis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IngestMode {
+    /// One elected replica long-polls `getUpdates`.
+    Polling,
+    /// Every replica serves the webhook endpoint.
+    Webhook,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// A configuration error: one line, naming the variable.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration error: {0}")]
+pub struct ConfigError(pub String);
+
+/// Everything a replica needs to know, validated.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub bot_token: SecretString,
+    pub redis_url: SecretString,
+    pub telegram_api_url: Url,
+    pub http_addr: SocketAddr,
+    pub key_prefix: String,
+    pub replica_id: String,
+    pub log_format: LogFormat,
+    pub rust_log: String,
+    pub admin_ids: Vec<i64>,
+    pub shutdown_grace: Duration,
+    pub redis_startup_timeout: Duration,
+    pub ingest: IngestMode,
+    pub webhook_secret: Option<SecretString>,
+    pub webhook_path: String,
+    pub webhook_url: Option<Url>,
+    pub partitions: u32,
+    pub poller_lease: Duration,
+    pub partition_lease: Duration,
+    pub poll_timeout_secs: u32,
+    pub worker_concurrency: usize,
+    pub handler_max_attempts: u32,
+    pub stream_maxlen: u64,
+    pub telegram_timeout: Duration,
+}
+
+/// Every variable: name, default (None = required or optional without default),
+/// and the one-line comment that `.env.example` carries.
+pub const VARIABLES: &[(&str, Option<&str>, &str)] = &[
+    ("BOT_TOKEN", None, "Bot token from @BotFather (required)"),
+    ("REDIS_URL", Some("redis://127.0.0.1:6379"), "Redis server shared by all replicas"),
+    ("TELEGRAM_API_URL", Some("https://api.telegram.org"), "Bot API base URL (tests point it at the fake)"),
+    ("HTTP_ADDR", Some("0.0.0.0:8080"), "Address for /healthz, /readyz, /metrics and the webhook (port 0 = any free port)"),
+    ("KEY_PREFIX", Some("anonchat"), "Prefix of every Redis key, so several bots can share one Redis"),
+    ("REPLICA_ID", None, "Name of this replica (default: hostname-pid)"),
+    ("LOG_FORMAT", Some("text"), "text or json"),
+    ("RUST_LOG", Some("info"), "Log filter, e.g. info or anonchat=debug"),
+    ("ADMIN_IDS", Some(""), "Comma-separated Telegram user ids of operators"),
+    ("SHUTDOWN_GRACE_SECS", Some("10"), "Seconds to finish in-flight work after SIGTERM"),
+    ("REDIS_STARTUP_TIMEOUT_SECS", Some("30"), "How long to retry an unreachable Redis at start-up"),
+    ("INGEST", Some("polling"), "polling (one elected replica calls getUpdates) or webhook"),
+    ("WEBHOOK_SECRET", None, "Secret Telegram sends in X-Telegram-Bot-Api-Secret-Token (required for webhook)"),
+    ("WEBHOOK_PATH", Some("/telegram/webhook"), "Path of the webhook endpoint on HTTP_ADDR"),
+    ("WEBHOOK_URL", None, "Public URL registered by `anonchat set-webhook`"),
+    ("PARTITIONS", Some("64"), "Number of Redis stream partitions (fixed for a deployment)"),
+    ("POLLER_LEASE_MS", Some("5000"), "Poller lease time; a dead poller is replaced within this"),
+    ("PARTITION_LEASE_MS", Some("5000"), "Partition lease time; a dead replica's partitions move within this"),
+    ("POLL_TIMEOUT_SECS", Some("25"), "getUpdates long-poll timeout (at most 50)"),
+    ("WORKER_CONCURRENCY", Some("64"), "Updates handled at once per replica (different chats)"),
+    ("HANDLER_MAX_ATTEMPTS", Some("3"), "Attempts before a failing update is skipped and counted"),
+    ("STREAM_MAXLEN", Some("200000"), "Safety cap on entries kept per partition stream"),
+    ("TELEGRAM_TIMEOUT_SECS", Some("15"), "Timeout of one Bot API call (other than long polling)"),
+];
+
+impl Settings {
+    /// Loads settings from the optional file and the process environment.
+    pub fn load(file: Option<&Path>) -> Result<Settings, ConfigError> {
+        let env: HashMap<String, String> = std::env::vars().collect();
+        Self::load_from(file, &env)
+    }
+
+    /// Loads settings from the optional file and the given environment map
+    /// (tests pass their own map instead of touching the process environment).
+    pub fn load_from(
+        file: Option<&Path>,
+        env: &HashMap<String, String>,
+    ) -> Result<Settings, ConfigError> {
+        let mut builder = config::Config::builder();
+        for (name, default, _) in VARIABLES {
+            if let Some(value) = default {
+                builder = builder
+                    .set_default(name.to_ascii_lowercase(), *value)
+                    .map_err(|e| ConfigError(format!("{name}: {e}")))?;
+            }
+        }
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(ConfigError(format!(
+                    "--config: file {} does not exist",
+                    path.display()
+                )));
+            }
+            builder = builder.add_source(config::File::from(path).required(true));
+        }
+        let known: HashMap<String, String> = env
+            .iter()
+            .filter(|(k, _)| VARIABLES.iter().any(|(name, _, _)| name == k))
+            .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+            .collect();
+        builder = builder.add_source(config::Environment::default().source(Some(known)));
+        let merged = builder
+            .build()
+            .map_err(|e| ConfigError(format!("cannot read configuration: {e}")))?;
+        let raw: HashMap<String, config::Value> = merged
+            .try_deserialize()
+            .map_err(|e| ConfigError(format!("cannot read configuration: {e}")))?;
+        let raw = Raw(raw
+            .into_iter()
+            .map(|(k, v)| (k.to_ascii_uppercase(), v.to_string()))
+            .collect());
+        raw.validate()
+    }
+
+    /// A printable form of the Redis URL with any password hidden.
+    pub fn redis_url_redacted(&self) -> String {
+        redact_url(self.redis_url.expose_secret())
+    }
+}
+
+/// Hides the password of a URL (`redis://:***@host:6379`).
+pub fn redact_url(raw: &str) -> String {
+    match Url::parse(raw) {
+        Ok(mut url) => {
+            if url.password().is_some() {
+                let _ = url.set_password(Some("***"));
+            }
+            url.to_string()
+        }
+        Err(_) => "<unparsable url>".to_string(),
+    }
+}
+
+struct Raw(HashMap<String, String>);
+
+impl Raw {
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .get(name)
+            .map(|s| s.trim())
+            .filter(|s| !s.is_empty())
+    }
+
+    fn string(&self, name: &str) -> Result<String, ConfigError> {
+        self.get(name)
+            .map(str::to_string)
+            .ok_or_else(|| ConfigError(format!("{name} must not be empty")))
+    }
+
+    fn number<T: std::str::FromStr>(&self, name: &str, min: T, max: T) -> Result<T, ConfigError>
+    where
+        T: PartialOrd + std::fmt::Display + Copy,
+    {
+        let text = self.string(name)?;
+        let value: T = text
+            .parse()
+            .map_err(|_| ConfigError(format!("{name} must be a number, got {text:?}")))?;
+        if value < min || value > max {
+            return Err(ConfigError(format!(
+                "{name} must be between {min} and {max}, got {value}"
+            )));
+        }
+        Ok(value)
+    }
+
+    fn validate(self) -> Result<Settings, ConfigError> {
+        let bot_token = self.get("BOT_TOKEN").ok_or_else(|| {
+            ConfigError(
+                "BOT_TOKEN is not set: create a bot with @BotFather in Telegram (/newbot) and put its token in BOT_TOKEN"
+                    .into(),
+            )
+        })?;
+        if !bot_token.contains(':') || bot_token.contains(char::is_whitespace) {
+            return Err(ConfigError(
+                "BOT_TOKEN does not look like a bot token (expected digits:letters, as @BotFather gives it)"
+                    .into(),
+            ));
+        }
+        let redis_url = self.string("REDIS_URL")?;
+        if redis::Client::open(redis_url.as_str()).is_err() {
+            return Err(ConfigError(format!(
+                "REDIS_URL is not a valid Redis URL: {}",
+                redact_url(&redis_url)
+            )));
+        }
+        let api = self.string("TELEGRAM_API_URL")?;
+        let telegram_api_url = Url::parse(&api)
+            .ok()
+            .filter(|u| u.scheme() == "http" || u.scheme() == "https")
+            .ok_or_else(|| {
+                ConfigError(format!("TELEGRAM_API_URL must be an http(s) URL, got {api:?}"))
+            })?;
+        let addr = self.string("HTTP_ADDR")?;
+        let http_addr: SocketAddr = addr.parse().map_err(|_| {
+            ConfigError(format!(
+                "HTTP_ADDR must be host:port such as 0.0.0.0:8080, got {addr:?}"
+            ))
+        })?;
+        let key_prefix = self.string("KEY_PREFIX")?;
+        if key_prefix.contains(|c: char| c.is_whitespace() || c == '{' || c == '}') {
+            return Err(ConfigError(format!(
+                "KEY_PREFIX must not contain spaces or braces, got {key_prefix:?}"
+            )));
+        }
+        let replica_id = match self.get("REPLICA_ID") {
+            Some(id) => id.to_string(),
+            None => format!(
+                "{}-{}",
+                gethostname::gethostname().to_string_lossy(),
+                std::process::id()
+            ),
+        };
+        let log_format = match self.string("LOG_FORMAT")?.to_ascii_lowercase().as_str() {
+            "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            other => {
+                return Err(ConfigError(format!(
+                    "LOG_FORMAT must be text or json, got {other:?}"
+                )))
+            }
+        };
+        let rust_log = self.string("RUST_LOG")?;
+        if tracing_subscriber::EnvFilter::try_new(&rust_log).is_err() {
+            return Err(ConfigError(format!(
+                "RUST_LOG is not a valid log filter: {rust_log:?}"
+            )));
+        }
+        let admin_ids = match self.get("ADMIN_IDS") {
+            None => Vec::new(),
+            Some(list) => list
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| {
+                    s.parse::<i64>().map_err(|_| {
+                        ConfigError(format!(
+                            "ADMIN_IDS must be comma-separated Telegram user ids, got {s:?}"
+                        ))
+                    })
+                })
+                .collect::<Result<_, _>>()?,
+        };
+        let ingest = match self.string("INGEST")?.to_ascii_lowercase().as_str() {
+            "polling" => IngestMode::Polling,
+            "webhook" => IngestMode::Webhook,
+            other => {
+                return Err(ConfigError(format!(
+                    "INGEST must be polling or webhook, got {other:?}"
+                )))
+            }
+        };
+        let webhook_secret = self.get("WEBHOOK_SECRET").map(|s| s.to_string());
+        if let Some(secret) = &webhook_secret {
+            let ok = (1..=256).contains(&secret.len())
+                && secret
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            if !ok {
+                return Err(ConfigError(
+                    "WEBHOOK_SECRET must be 1-256 characters of A-Z, a-z, 0-9, _ and -".into(),
+                ));
+            }
+        }
+        if ingest == IngestMode::Webhook && webhook_secret.is_none() {
+            return Err(ConfigError(
+                "WEBHOOK_SECRET is required when INGEST=webhook".into(),
+            ));
+        }
+        let webhook_path = self.string("WEBHOOK_PATH")?;
+        if !webhook_path.starts_with('/') {
+            return Err(ConfigError(format!(
+                "WEBHOOK_PATH must start with /, got {webhook_path:?}"
+            )));
+        }
+        let webhook_url = match self.get("WEBHOOK_URL") {
+            None => None,
+            Some(u) => Some(
+                Url::parse(u)
+                    .ok()
+                    .filter(|u| u.scheme() == "https" || u.scheme() == "http")
+                    .ok_or_else(|| ConfigError(format!("WEBHOOK_URL must be a URL, got {u:?}")))?,
+            ),
+        };
+        let poller_lease_ms: u64 = self.number("POLLER_LEASE_MS", 1000, 600_000)?;
+        let partition_lease_ms: u64 = self.number("PARTITION_LEASE_MS", 1000, 600_000)?;
+        Ok(Settings {
+            bot_token: SecretString::from(bot_token.to_string()),
+            redis_url: SecretString::from(redis_url),
+            telegram_api_url,
+            http_addr,
+            key_prefix,
+            replica_id,
+            log_format,
+            rust_log,
+            admin_ids,
+            shutdown_grace: Duration::from_secs(self.number("SHUTDOWN_GRACE_SECS", 1, 3600)?),
+            redis_startup_timeout: Duration::from_secs(self.number(
+                "REDIS_STARTUP_TIMEOUT_SECS",
+                0,
+                3600,
+            )?),
+            ingest,
+            webhook_secret: webhook_secret.map(SecretString::from),
+            webhook_path,
+            webhook_url,
+            partitions: self.number("PARTITIONS", 1, 4096)?,
+            poller_lease: Duration::from_millis(poller_lease_ms),
+            partition_lease: Duration::from_millis(partition_lease_ms),
+            poll_timeout_secs: self.number("POLL_TIMEOUT_SECS", 0, 50)?,
+            worker_concurrency: self.number("WORKER_CONCURRENCY", 1, 10_000)?,
+            handler_max_attempts: self.number("HANDLER_MAX_ATTEMPTS", 1, 100)?,
+            stream_maxlen: self.number("STREAM_MAXLEN", 1000, 100_000_000)?,
+            telegram_timeout: Duration::from_secs(self.number("TELEGRAM_TIMEOUT_SECS", 1, 300)?),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_apply_when_only_the_token_is_set() {
+        let s = Settings::load_from(None, &env(&[("BOT_TOKEN", "1:abc")])).unwrap();
+        assert_eq!(s.key_prefix, "anonchat");
+        assert_eq!(s.partitions, 64);
+        assert_eq!(s.http_addr.port(), 8080);
+        assert_eq!(s.ingest, IngestMode::Polling);
+        assert_eq!(s.telegram_api_url.as_str(), "https://api.telegram.org/");
+    }
+
+    #[test]
+    fn missing_token_names_the_variable_and_botfather() {
+        let err = Settings::load_from(None, &env(&[])).unwrap_err().to_string();
+        assert!(err.contains("BOT_TOKEN"), "{err}");
+        assert!(err.contains("@BotFather"), "{err}");
+    }
+
+    #[test]
+    fn bad_number_names_the_variable() {
+        let err = Settings::load_from(None, &env(&[("BOT_TOKEN", "1:a"), ("PARTITIONS", "many")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("PARTITIONS"), "{err}");
+    }
+
+    #[test]
+    fn secrets_do_not_appear_in_debug_output() {
+        let s = Settings::load_from(
+            None,
+            &env(&[
+                ("BOT_TOKEN", "42:VERYSECRET"),
+                ("REDIS_URL", "redis://:hunter2@localhost:6379"),
+            ]),
+        )
+        .unwrap();
+        let debug = format!("{s:?}");
+        assert!(!debug.contains("VERYSECRET"), "{debug}");
+        assert!(!debug.contains("hunter2"), "{debug}");
+        assert!(!s.redis_url_redacted().contains("hunter2"));
+    }
+
+    #[test]
+    fn webhook_mode_requires_a_secret() {
+        let err = Settings::load_from(None, &env(&[("BOT_TOKEN", "1:a"), ("INGEST", "webhook")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("WEBHOOK_SECRET"), "{err}");
+    }
+
+    #[test]
+    fn file_layer_is_overridden_by_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("anonchat.toml");
+        std::fs::write(&path, "key_prefix = \"fromfile\"\npartitions = 8\n").unwrap();
+        let s = Settings::load_from(
+            Some(&path),
+            &env(&[("BOT_TOKEN", "1:a"), ("PARTITIONS", "16")]),
+        )
+        .unwrap();
+        assert_eq!(s.key_prefix, "fromfile");
+        assert_eq!(s.partitions, 16);
+    }
+}

@@ -1,0 +1,102 @@
+//! Every Redis key anonchat uses, built in one place.
+//!
+//! All keys start with `{KEY_PREFIX}:v1:` so several bots (and tests) can share
+//! one Redis and a future incompatible layout can live beside this one.
+//! The list of keys, their types, writers and lifetimes is in `docs/redis.md`;
+//! keep the two in step.
+
+/// Consumer group name used on every partition stream.
+pub const GROUP: &str = "workers";
+
+/// Key builder for one deployment (one prefix).
+#[derive(Debug, Clone)]
+pub struct Keys {
+    base: String,
+}
+
+impl Keys {
+    pub fn new(prefix: &str) -> Keys {
+        Keys {
+            base: format!("{prefix}:v1:"),
+        }
+    }
+
+    /// The common start of every key.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// String `"{replica} {epoch}"`, PX lease: who may call getUpdates.
+    pub fn poller_lease(&self) -> String {
+        format!("{}poller:lease", self.base)
+    }
+
+    /// Integer, INCR on every acquisition: the fencing epoch.
+    pub fn poller_epoch(&self) -> String {
+        format!("{}poller:epoch", self.base)
+    }
+
+    /// Integer: the next getUpdates offset, written with each batch.
+    pub fn poller_offset(&self) -> String {
+        format!("{}poller:offset", self.base)
+    }
+
+    /// Prefix of `seen:{update_id}` markers (EX about a day) used for dedupe.
+    pub fn seen_prefix(&self) -> String {
+        format!("{}seen:", self.base)
+    }
+
+    /// Prefix of the partition streams `in:{p}`.
+    pub fn stream_prefix(&self) -> String {
+        format!("{}in:", self.base)
+    }
+
+    /// Stream of partition `p`.
+    pub fn stream(&self, p: u32) -> String {
+        format!("{}in:{p}", self.base)
+    }
+
+    /// Prefix of partition owner leases `owner:{p}` (string replica id, PX).
+    pub fn owner_prefix(&self) -> String {
+        format!("{}owner:", self.base)
+    }
+
+    /// Owner lease of partition `p`.
+    pub fn owner(&self, p: u32) -> String {
+        format!("{}owner:{p}", self.base)
+    }
+
+    /// Sorted set replica id -> last heartbeat (ms): the live replicas.
+    pub fn replicas(&self) -> String {
+        format!("{}replicas", self.base)
+    }
+
+    /// String: the partition count this deployment was created with.
+    pub fn partitions_setting(&self) -> String {
+        format!("{}partitions", self.base)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_key_starts_with_the_prefix() {
+        let k = Keys::new("t1");
+        for key in [
+            k.poller_lease(),
+            k.poller_epoch(),
+            k.poller_offset(),
+            k.seen_prefix(),
+            k.stream(3),
+            k.owner(3),
+            k.replicas(),
+            k.partitions_setting(),
+        ] {
+            assert!(key.starts_with("t1:v1:"), "{key}");
+        }
+        assert_eq!(k.stream(3), format!("{}3", k.stream_prefix()));
+        assert_eq!(k.owner(3), format!("{}3", k.owner_prefix()));
+    }
+}

@@ -1,0 +1,187 @@
+//! Prometheus metrics, exposed as text on `/metrics`.
+//!
+//! We use the `prometheus-client` crate (the Prometheus project's own Rust
+//! client): typed metrics, no global registry, and an OpenMetrics text encoder
+//! that Prometheus scrapes directly. One [`Metrics`] value is shared by every
+//! part of a replica.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PartitionLabel {
+    pub partition: u32,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct MethodLabel {
+    pub method: String,
+    pub outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabel {
+    pub kind: String,
+}
+
+/// Every metric a replica exports.
+pub struct Metrics {
+    registry: Registry,
+    pub redis_up: Gauge,
+    pub poller_leader: Gauge,
+    pub updates_ingested: Counter,
+    pub duplicates_skipped: Counter,
+    pub webhook_rejected: Counter,
+    pub partitions_owned: Gauge,
+    pub stream_lag: Family<PartitionLabel, Gauge>,
+    pub updates_handled: Counter,
+    pub handler_errors: Counter,
+    pub poison_updates: Counter,
+    pub malformed_updates: Counter,
+    pub handler_latency: Histogram,
+    pub telegram_calls: Family<MethodLabel, Counter>,
+    pub commands: Family<KindLabel, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("anonchat");
+        let m = Metrics {
+            redis_up: Gauge::default(),
+            poller_leader: Gauge::default(),
+            updates_ingested: Counter::default(),
+            duplicates_skipped: Counter::default(),
+            webhook_rejected: Counter::default(),
+            partitions_owned: Gauge::default(),
+            stream_lag: Family::default(),
+            updates_handled: Counter::default(),
+            handler_errors: Counter::default(),
+            poison_updates: Counter::default(),
+            malformed_updates: Counter::default(),
+            handler_latency: Histogram::new(exponential_buckets(0.0005, 2.0, 16)),
+            telegram_calls: Family::default(),
+            commands: Family::default(),
+            registry: Registry::default(),
+        };
+        registry.register("redis_up", "Redis reachable (1) or not (0)", m.redis_up.clone());
+        registry.register(
+            "poller_leader",
+            "This replica holds the getUpdates lease (1) or not (0)",
+            m.poller_leader.clone(),
+        );
+        registry.register(
+            "updates_ingested",
+            "Updates written to the partition streams",
+            m.updates_ingested.clone(),
+        );
+        registry.register(
+            "duplicates_skipped",
+            "Updates not written because their id was seen already",
+            m.duplicates_skipped.clone(),
+        );
+        registry.register(
+            "webhook_rejected",
+            "Webhook requests refused (bad secret or body)",
+            m.webhook_rejected.clone(),
+        );
+        registry.register(
+            "partitions_owned",
+            "Stream partitions this replica owns",
+            m.partitions_owned.clone(),
+        );
+        registry.register(
+            "stream_lag",
+            "Entries waiting in an owned partition stream",
+            m.stream_lag.clone(),
+        );
+        registry.register(
+            "updates_handled",
+            "Updates handled and acknowledged",
+            m.updates_handled.clone(),
+        );
+        registry.register(
+            "handler_errors",
+            "Handler attempts that failed",
+            m.handler_errors.clone(),
+        );
+        registry.register(
+            "poison_updates",
+            "Updates skipped after the last failed attempt",
+            m.poison_updates.clone(),
+        );
+        registry.register(
+            "malformed_updates",
+            "Stream entries that were not a valid Telegram update",
+            m.malformed_updates.clone(),
+        );
+        registry.register(
+            "handler_latency_seconds",
+            "Time to handle one update",
+            m.handler_latency.clone(),
+        );
+        registry.register(
+            "telegram_calls",
+            "Bot API calls by method and outcome",
+            m.telegram_calls.clone(),
+        );
+        registry.register(
+            "commands",
+            "User commands handled, by kind",
+            m.commands.clone(),
+        );
+        Metrics { registry, ..m }
+    }
+
+    /// Counts one Bot API call.
+    pub fn telegram_call(&self, method: &str, outcome: &str) {
+        self.telegram_calls
+            .get_or_create(&MethodLabel {
+                method: method.to_string(),
+                outcome: outcome.to_string(),
+            })
+            .inc();
+    }
+
+    /// Counts one handled command.
+    pub fn command(&self, kind: &str) {
+        self.commands
+            .get_or_create(&KindLabel {
+                kind: kind.to_string(),
+            })
+            .inc();
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn render_contains_registered_counters() {
+        let m = Metrics::new();
+        m.updates_ingested.inc_by(3);
+        m.telegram_call("sendMessage", "ok");
+        let text = m.render();
+        assert!(text.contains("anonchat_updates_ingested_total 3"), "{text}");
+        assert!(text.contains("method=\"sendMessage\""), "{text}");
+    }
+}

@@ -1,0 +1,121 @@
+//! Partition ownership: each stream partition is consumed by exactly one live
+//! replica at a time, and live replicas hold about equal shares.
+//!
+//! Once per tick (a fifth of `PARTITION_LEASE_MS`) every replica runs
+//! `scripts/partitions_tick.lua`, which in one step heartbeats the replica into
+//! the live set, forgets replicas whose heartbeat is older than the lease,
+//! renews this replica's partition leases, computes its fair share (partitions
+//! divided by live replicas, the remainder going to the first ids in order),
+//! and takes free partitions up to that share. A replica over its share (a new
+//! one joined) stops the workers of its extra partitions; each worker finishes
+//! its batch, acknowledges, and deletes its lease, and the newcomer takes the
+//! partition on its next tick. A dead replica's leases simply expire.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::app::Context;
+use crate::worker;
+
+struct Running {
+    stop: CancellationToken,
+    join: JoinHandle<()>,
+}
+
+/// Runs the ownership loop and the partition workers until shutdown, then
+/// stops every worker (each finishes and acknowledges its batch and releases
+/// its partition) and removes this replica from the live set.
+pub async fn run(ctx: Arc<Context>, shutdown: CancellationToken) {
+    let tick = (ctx.settings.partition_lease / 5).max(Duration::from_millis(100));
+    let mut running: HashMap<u32, Running> = HashMap::new();
+    let mut first = true;
+    loop {
+        if !first {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tokio::time::sleep(tick) => {}
+            }
+        }
+        first = false;
+        running.retain(|_, r| !r.join.is_finished());
+        let outcome = ctx
+            .store
+            .partitions_tick(
+                &ctx.settings.replica_id,
+                ctx.settings.partition_lease,
+                ctx.settings.partitions,
+                false,
+            )
+            .await;
+        let outcome = match outcome {
+            Ok(o) => o,
+            Err(e) => {
+                ctx.health.set_working(false);
+                tracing::warn!(error = %e, "partition tick failed; Redis unreachable?");
+                continue;
+            }
+        };
+        ctx.health.set_working(true);
+        let owned: std::collections::HashSet<u32> = outcome.owned.iter().copied().collect();
+        // Lost leases (expired while we were away): stop at once.
+        for (p, r) in running.iter() {
+            if !owned.contains(p) && !r.stop.is_cancelled() {
+                tracing::warn!(partition = p, "partition lease lost; stopping its worker");
+                r.stop.cancel();
+            }
+        }
+        // New partitions: start workers.
+        for &p in &outcome.owned {
+            if !running.contains_key(&p) {
+                let stop = CancellationToken::new();
+                let join = tokio::spawn(worker::run_partition(ctx.clone(), p, stop.clone()));
+                running.insert(p, Running { stop, join });
+            }
+        }
+        // Over our share: hand the highest partitions back.
+        let mut active: Vec<u32> = running
+            .iter()
+            .filter(|(_, r)| !r.stop.is_cancelled())
+            .map(|(p, _)| *p)
+            .collect();
+        let target = outcome.target as usize;
+        if active.len() > target {
+            active.sort_unstable();
+            for p in active.split_off(target) {
+                tracing::info!(partition = p, target, "handing partition over to rebalance");
+                if let Some(r) = running.get(&p) {
+                    r.stop.cancel();
+                }
+            }
+        }
+        ctx.metrics.partitions_owned.set(
+            running
+                .values()
+                .filter(|r| !r.stop.is_cancelled())
+                .count() as i64,
+        );
+    }
+    for r in running.values() {
+        r.stop.cancel();
+    }
+    for (_, r) in running.drain() {
+        let _ = r.join.await;
+    }
+    ctx.metrics.partitions_owned.set(0);
+    if let Err(e) = ctx
+        .store
+        .partitions_tick(
+            &ctx.settings.replica_id,
+            ctx.settings.partition_lease,
+            ctx.settings.partitions,
+            true,
+        )
+        .await
+    {
+        tracing::warn!(error = %e, "could not leave the live replica set; it will expire");
+    }
+}

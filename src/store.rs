@@ -1,0 +1,500 @@
+//! The Redis side of anonchat: the shared connection and every Lua script,
+//! behind typed calls.
+//!
+//! A replica keeps one auto-reconnecting [`ConnectionManager`] for ordinary
+//! commands and scripts (redis-rs multiplexes concurrent calls over it), plus
+//! one dedicated connection per owned partition for blocking `XREADGROUP`
+//! (a blocking command would stall every other caller of a shared connection).
+//!
+//! Every change that touches more than one key is one Lua script from
+//! `src/scripts/`; the key names come from [`crate::keys`]. `docs/redis.md`
+//! lists every key and script.
+
+use std::time::{Duration, Instant};
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
+use redis::streams::{StreamAutoClaimReply, StreamId, StreamReadReply};
+use redis::{AsyncConnectionConfig, Client, RedisResult, Script};
+use secrecy::ExposeSecret;
+
+use crate::config::Settings;
+use crate::keys::{Keys, GROUP};
+
+/// Lifetime of the per-update dedupe markers.
+pub const SEEN_TTL_SECS: u64 = 24 * 3600;
+
+/// Start-up failure talking to Redis.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("Redis at {url} is unreachable after {waited:?}: {cause}. Start Redis or fix REDIS_URL")]
+    Unreachable {
+        url: String,
+        waited: Duration,
+        cause: String,
+    },
+    #[error("{0}")]
+    Refused(String),
+    #[error("Redis error: {0}")]
+    Redis(#[from] redis::RedisError),
+}
+
+struct Scripts {
+    lease_acquire: Script,
+    lease_renew: Script,
+    lease_release: Script,
+    ingest: Script,
+    partitions_tick: Script,
+}
+
+impl Scripts {
+    fn load() -> Scripts {
+        Scripts {
+            lease_acquire: Script::new(include_str!("scripts/lease_acquire.lua")),
+            lease_renew: Script::new(include_str!("scripts/lease_renew.lua")),
+            lease_release: Script::new(include_str!("scripts/lease_release.lua")),
+            ingest: Script::new(include_str!("scripts/ingest.lua")),
+            partitions_tick: Script::new(include_str!("scripts/partitions_tick.lua")),
+        }
+    }
+}
+
+/// One update ready to be written to its partition.
+#[derive(Debug, Clone)]
+pub struct IngestItem {
+    pub update_id: i64,
+    pub partition: u32,
+    pub chat: i64,
+    pub raw: String,
+}
+
+/// What the ingest script did with a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IngestOutcome {
+    Written { added: u64, duplicates: u64 },
+    /// The fence token is stale: another replica is the poller now.
+    Fenced,
+}
+
+/// Result of one partition tick.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TickOutcome {
+    pub target: u32,
+    pub live_replicas: u32,
+    pub owned: Vec<u32>,
+}
+
+/// A stream entry as read by a worker.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub id: String,
+    pub update_id: i64,
+    pub chat: i64,
+    pub raw: String,
+}
+
+/// Shared handle to Redis; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    client: Client,
+    conn: ConnectionManager,
+    keys: Keys,
+    scripts: std::sync::Arc<Scripts>,
+    stream_maxlen: u64,
+}
+
+impl Store {
+    /// Connects, retrying with a log line per attempt until `settings.redis_startup_timeout`.
+    pub async fn connect(settings: &Settings) -> Result<Store, StoreError> {
+        let url = settings.redis_url_redacted();
+        let client = Client::open(settings.redis_url.expose_secret()).map_err(|e| {
+            StoreError::Unreachable {
+                url: url.clone(),
+                waited: Duration::ZERO,
+                cause: e.to_string(),
+            }
+        })?;
+        let started = Instant::now();
+        let mut attempt = 0u32;
+        let conn = loop {
+            attempt += 1;
+            let config = ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(Duration::from_secs(2)))
+                .set_response_timeout(Some(Duration::from_secs(5)))
+                .set_number_of_retries(2)
+                .set_max_delay(Duration::from_secs(2));
+            match client.get_connection_manager_with_config(config).await {
+                Ok(conn) => break conn,
+                Err(e) => {
+                    let waited = started.elapsed();
+                    if waited >= settings.redis_startup_timeout {
+                        return Err(StoreError::Unreachable {
+                            url,
+                            waited,
+                            cause: e.to_string(),
+                        });
+                    }
+                    tracing::warn!(attempt, redis = %url, error = %e, "Redis unreachable, retrying");
+                    tokio::time::sleep(Duration::from_millis(500).min(
+                        settings.redis_startup_timeout.saturating_sub(waited),
+                    ))
+                    .await;
+                }
+            }
+        };
+        Ok(Store {
+            client,
+            conn,
+            keys: Keys::new(&settings.key_prefix),
+            scripts: std::sync::Arc::new(Scripts::load()),
+            stream_maxlen: settings.stream_maxlen,
+        })
+    }
+
+    pub fn keys(&self) -> &Keys {
+        &self.keys
+    }
+
+    /// A clone of the shared multiplexed connection.
+    pub fn conn(&self) -> ConnectionManager {
+        self.conn.clone()
+    }
+
+    /// A new dedicated connection for blocking reads.
+    pub async fn blocking_connection(&self, block: Duration) -> RedisResult<MultiplexedConnection> {
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(block + Duration::from_secs(3)));
+        self.client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await
+    }
+
+    pub async fn ping(&self) -> RedisResult<()> {
+        let mut c = self.conn();
+        redis::cmd("PING").query_async::<String>(&mut c).await.map(|_| ())
+    }
+
+    /// Refuses a partition count different from the one the deployment was
+    /// created with, unless every old stream is empty (drained).
+    pub async fn check_partitions(&self, partitions: u32) -> Result<(), StoreError> {
+        let mut c = self.conn();
+        let key = self.keys.partitions_setting();
+        let set: bool = redis::cmd("SET")
+            .arg(&key)
+            .arg(partitions)
+            .arg("NX")
+            .query_async::<Option<String>>(&mut c)
+            .await?
+            .is_some();
+        if set {
+            return Ok(());
+        }
+        let current: u32 = redis::cmd("GET")
+            .arg(&key)
+            .query_async::<Option<String>>(&mut c)
+            .await?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(partitions);
+        if current == partitions {
+            return Ok(());
+        }
+        let mut waiting = 0u64;
+        for p in 0..current {
+            let len: u64 = redis::cmd("XLEN")
+                .arg(self.keys.stream(p))
+                .query_async(&mut c)
+                .await?;
+            waiting += len;
+        }
+        if waiting > 0 {
+            return Err(StoreError::Refused(format!(
+                "PARTITIONS={partitions} but this deployment uses {current} and {waiting} updates are still queued; \
+                 keep PARTITIONS={current}, or stop ingest, let the replicas drain the streams, then change it"
+            )));
+        }
+        redis::cmd("SET")
+            .arg(&key)
+            .arg(partitions)
+            .query_async::<()>(&mut c)
+            .await?;
+        tracing::warn!(from = current, to = partitions, "partition count changed on a drained deployment");
+        Ok(())
+    }
+
+    /// Creates the consumer group on every partition stream (idempotent).
+    pub async fn ensure_groups(&self, partitions: u32) -> RedisResult<()> {
+        for p in 0..partitions {
+            self.ensure_group(p).await?;
+        }
+        Ok(())
+    }
+
+    /// Creates the consumer group of one stream if it is missing.
+    pub async fn ensure_group(&self, partition: u32) -> RedisResult<()> {
+        let mut c = self.conn();
+        let r: RedisResult<()> = redis::cmd("XGROUP")
+            .arg("CREATE")
+            .arg(self.keys.stream(partition))
+            .arg(GROUP)
+            .arg("0")
+            .arg("MKSTREAM")
+            .query_async(&mut c)
+            .await;
+        match r {
+            Err(e) if e.code() == Some("BUSYGROUP") => Ok(()),
+            other => other,
+        }
+    }
+
+    // ---- poller lease -------------------------------------------------------
+
+    /// Takes the poller lease if free; returns the fencing token when held.
+    pub async fn acquire_poller_lease(
+        &self,
+        replica: &str,
+        lease: Duration,
+    ) -> RedisResult<Option<String>> {
+        self.scripts
+            .lease_acquire
+            .key(self.keys.poller_lease())
+            .key(self.keys.poller_epoch())
+            .arg(replica)
+            .arg(lease.as_millis() as u64)
+            .invoke_async(&mut self.conn())
+            .await
+    }
+
+    /// Extends a lease still held under `token`; false when lost.
+    pub async fn renew_lease(&self, key: &str, token: &str, lease: Duration) -> RedisResult<bool> {
+        let n: i64 = self
+            .scripts
+            .lease_renew
+            .key(key)
+            .arg(token)
+            .arg(lease.as_millis() as u64)
+            .invoke_async(&mut self.conn())
+            .await?;
+        Ok(n == 1)
+    }
+
+    /// Deletes a lease only if it is still held under `token`.
+    pub async fn release_lease(&self, key: &str, token: &str) -> RedisResult<bool> {
+        let n: i64 = self
+            .scripts
+            .lease_release
+            .key(key)
+            .arg(token)
+            .invoke_async(&mut self.conn())
+            .await?;
+        Ok(n == 1)
+    }
+
+    /// The stored next getUpdates offset (0 when none).
+    pub async fn poller_offset(&self) -> RedisResult<i64> {
+        let v: Option<i64> = redis::cmd("GET")
+            .arg(self.keys.poller_offset())
+            .query_async(&mut self.conn())
+            .await?;
+        Ok(v.unwrap_or(0))
+    }
+
+    // ---- ingest ---------------------------------------------------------------
+
+    /// Writes a batch in one script. `fence` is the poller token (None for the
+    /// webhook); `next_offset` is stored with the batch when given.
+    pub async fn ingest(
+        &self,
+        fence: Option<&str>,
+        next_offset: Option<i64>,
+        items: &[IngestItem],
+    ) -> RedisResult<IngestOutcome> {
+        let mut inv = self.scripts.ingest.prepare_invoke();
+        inv.key(self.keys.poller_lease()).key(self.keys.poller_offset());
+        let mut parts: Vec<u32> = items.iter().map(|i| i.partition).collect();
+        parts.sort_unstable();
+        parts.dedup();
+        for p in parts {
+            inv.key(self.keys.stream(p));
+        }
+        inv.arg(fence.unwrap_or(""))
+            .arg(next_offset.map(|o| o.to_string()).unwrap_or_default())
+            .arg(self.keys.seen_prefix())
+            .arg(SEEN_TTL_SECS)
+            .arg(self.keys.stream_prefix())
+            .arg(self.stream_maxlen);
+        for item in items {
+            inv.arg(item.update_id)
+                .arg(item.partition)
+                .arg(item.chat)
+                .arg(&item.raw);
+        }
+        let v: redis::Value = inv.invoke_async(&mut self.conn()).await?;
+        match v {
+            redis::Value::Int(-1) => Ok(IngestOutcome::Fenced),
+            other => {
+                let (added, duplicates): (u64, u64) = redis::from_redis_value(other)?;
+                Ok(IngestOutcome::Written { added, duplicates })
+            }
+        }
+    }
+
+    // ---- partitions -------------------------------------------------------------
+
+    /// Heartbeat + renew + acquire; see `scripts/partitions_tick.lua`.
+    pub async fn partitions_tick(
+        &self,
+        replica: &str,
+        lease: Duration,
+        partitions: u32,
+        leaving: bool,
+    ) -> RedisResult<TickOutcome> {
+        let v: Vec<u32> = self
+            .scripts
+            .partitions_tick
+            .key(self.keys.replicas())
+            .arg(replica)
+            .arg(lease.as_millis() as u64)
+            .arg(partitions)
+            .arg(self.keys.owner_prefix())
+            .arg(if leaving { "1" } else { "0" })
+            .invoke_async(&mut self.conn())
+            .await?;
+        let target = v.first().copied().unwrap_or(0);
+        let live_replicas = v.get(1).copied().unwrap_or(0);
+        Ok(TickOutcome {
+            target,
+            live_replicas,
+            owned: v.into_iter().skip(2).collect(),
+        })
+    }
+
+    /// Gives one partition up (only if this replica still owns it).
+    pub async fn release_partition(&self, replica: &str, partition: u32) -> RedisResult<bool> {
+        self.release_lease(&self.keys.owner(partition), replica)
+            .await
+    }
+
+    /// Moves every pending entry of the partition to `consumer` (a new owner
+    /// adopts what a previous owner left unacknowledged) and returns them.
+    pub async fn claim_pending(
+        &self,
+        conn: &mut MultiplexedConnection,
+        partition: u32,
+        consumer: &str,
+    ) -> RedisResult<Vec<Entry>> {
+        let stream = self.keys.stream(partition);
+        let mut out = Vec::new();
+        let mut cursor = "0-0".to_string();
+        loop {
+            let reply: StreamAutoClaimReply = redis::cmd("XAUTOCLAIM")
+                .arg(&stream)
+                .arg(GROUP)
+                .arg(consumer)
+                .arg(0)
+                .arg(&cursor)
+                .arg("COUNT")
+                .arg(500)
+                .query_async(conn)
+                .await?;
+            if !reply.deleted_ids.is_empty() {
+                // Trimmed away while pending: nothing left to handle, just ack.
+                let mut cmd = redis::cmd("XACK");
+                cmd.arg(&stream).arg(GROUP);
+                for id in &reply.deleted_ids {
+                    cmd.arg(id);
+                }
+                cmd.query_async::<()>(conn).await?;
+            }
+            out.extend(reply.claimed.iter().map(entry_from));
+            if reply.next_stream_id == "0-0" {
+                break;
+            }
+            cursor = reply.next_stream_id;
+        }
+        out.sort_by(|a, b| stream_id_key(&a.id).cmp(&stream_id_key(&b.id)));
+        Ok(out)
+    }
+
+    /// Reads new entries for this consumer, blocking up to `block`.
+    pub async fn read_new(
+        &self,
+        conn: &mut MultiplexedConnection,
+        partition: u32,
+        consumer: &str,
+        count: usize,
+        block: Duration,
+    ) -> RedisResult<Vec<Entry>> {
+        let reply: Option<StreamReadReply> = redis::cmd("XREADGROUP")
+            .arg("GROUP")
+            .arg(GROUP)
+            .arg(consumer)
+            .arg("COUNT")
+            .arg(count)
+            .arg("BLOCK")
+            .arg(block.as_millis() as u64)
+            .arg("STREAMS")
+            .arg(self.keys.stream(partition))
+            .arg(">")
+            .query_async(conn)
+            .await?;
+        Ok(reply
+            .map(|r| {
+                r.keys
+                    .into_iter()
+                    .flat_map(|k| k.ids.into_iter())
+                    .map(|id| entry_from(&id))
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    /// Acknowledges one handled entry.
+    pub async fn ack(&self, partition: u32, id: &str) -> RedisResult<()> {
+        redis::cmd("XACK")
+            .arg(self.keys.stream(partition))
+            .arg(GROUP)
+            .arg(id)
+            .query_async::<()>(&mut self.conn())
+            .await
+    }
+
+    /// Drops entries older than `min_id` (all handled and acknowledged), and
+    /// reports how many entries remain (the partition's lag).
+    pub async fn trim(&self, partition: u32, min_id: &str) -> RedisResult<u64> {
+        let stream = self.keys.stream(partition);
+        let (_, len): ((), u64) = redis::pipe()
+            .cmd("XTRIM")
+            .arg(&stream)
+            .arg("MINID")
+            .arg(min_id)
+            .ignore()
+            .cmd("XLEN")
+            .arg(&stream)
+            .query_async::<((), u64)>(&mut self.conn())
+            .await
+            .map(|((), len)| ((), len))?;
+        Ok(len.saturating_sub(1))
+    }
+}
+
+fn entry_from(id: &StreamId) -> Entry {
+    let field = |name: &str| -> Option<String> {
+        id.map
+            .get(name)
+            .and_then(|v| redis::from_redis_value_ref::<String>(v).ok())
+    };
+    Entry {
+        id: id.id.clone(),
+        update_id: field("u").and_then(|s| s.parse().ok()).unwrap_or(-1),
+        chat: field("c").and_then(|s| s.parse().ok()).unwrap_or(0),
+        raw: field("d").unwrap_or_default(),
+    }
+}
+
+/// Orders stream ids numerically (`ms-seq`).
+fn stream_id_key(id: &str) -> (u64, u64) {
+    let mut it = id.split('-');
+    let ms = it.next().and_then(|s| s.parse().ok()).unwrap_or(0);
+    let seq = it.next().and_then(|s| s.parse().ok()).unwrap_or(0);
+    (ms, seq)
+}
