@@ -128,8 +128,12 @@ impl Application {
     /// Runs until `shutdown` fires, then shuts down gracefully.
     pub async fn run(self, shutdown: CancellationToken) {
         let ctx = self.ctx;
-        let addr = self.listener.local_addr().ok();
-        tracing::info!(addr = ?addr, "http listening");
+        let addr = self
+            .listener
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        tracing::info!(addr = %addr, "http listening");
         let http_stop = CancellationToken::new();
         let http_task = {
             let stop = http_stop.clone();

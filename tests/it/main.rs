@@ -1,0 +1,6 @@
+//! Integration tests: real Redis, real `anonchat` processes, the fake Telegram.
+//! One test binary so the binary under test is built once and tests run in
+//! parallel threads.
+
+mod foundation;
+mod harness;
