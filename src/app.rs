@@ -67,10 +67,8 @@ pub fn make_bot(settings: &Settings) -> Result<Bot, StartupError> {
         .pool_max_idle_per_host(64)
         .build()
         .map_err(|e| StartupError::Client(e.to_string()))?;
-    Ok(
-        Bot::with_client(settings.bot_token.expose_secret(), client)
-            .set_api_url(settings.telegram_api_url.clone()),
-    )
+    Ok(Bot::with_client(settings.bot_token.expose_secret(), client)
+        .set_api_url(settings.telegram_api_url.clone()))
 }
 
 impl Application {
@@ -93,12 +91,13 @@ impl Application {
         let me = get_me(&bot, &settings).await?;
         tracing::info!(bot = %me.username(), "bot identity confirmed");
         register_commands(&bot).await;
-        let listener = TcpListener::bind(settings.http_addr)
-            .await
-            .map_err(|e| StartupError::Bind {
-                addr: settings.http_addr,
-                cause: e.to_string(),
-            })?;
+        let listener =
+            TcpListener::bind(settings.http_addr)
+                .await
+                .map_err(|e| StartupError::Bind {
+                    addr: settings.http_addr,
+                    cause: e.to_string(),
+                })?;
         let metrics = Metrics::new();
         metrics.redis_up.set(1);
         let health = Health::default();
@@ -173,7 +172,9 @@ impl Application {
             .await
             .is_err()
         {
-            tracing::warn!("grace period over; unfinished updates stay pending for another replica");
+            tracing::warn!(
+                "grace period over; unfinished updates stay pending for another replica"
+            );
         }
         http_stop.cancel();
         let _ = tokio::time::timeout(Duration::from_secs(1), http_task).await;

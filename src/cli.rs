@@ -17,7 +17,11 @@ use crate::ingest::ALLOWED_UPDATES;
 use crate::telemetry;
 
 #[derive(Parser, Debug)]
-#[command(name = "anonchat", version, about = "Anonymous chat-with-a-stranger Telegram bot")]
+#[command(
+    name = "anonchat",
+    version,
+    about = "Anonymous chat-with-a-stranger Telegram bot"
+)]
 pub struct Cli {
     /// Optional TOML file with settings (environment variables override it).
     #[arg(long, global = true)]

@@ -71,28 +71,112 @@ pub struct Settings {
 /// and the one-line comment that `.env.example` carries.
 pub const VARIABLES: &[(&str, Option<&str>, &str)] = &[
     ("BOT_TOKEN", None, "Bot token from @BotFather (required)"),
-    ("REDIS_URL", Some("redis://127.0.0.1:6379"), "Redis server shared by all replicas"),
-    ("TELEGRAM_API_URL", Some("https://api.telegram.org"), "Bot API base URL (tests point it at the fake)"),
-    ("HTTP_ADDR", Some("0.0.0.0:8080"), "Address for /healthz, /readyz, /metrics and the webhook (port 0 = any free port)"),
-    ("KEY_PREFIX", Some("anonchat"), "Prefix of every Redis key, so several bots can share one Redis"),
-    ("REPLICA_ID", None, "Name of this replica (default: hostname-pid)"),
+    (
+        "REDIS_URL",
+        Some("redis://127.0.0.1:6379"),
+        "Redis server shared by all replicas",
+    ),
+    (
+        "TELEGRAM_API_URL",
+        Some("https://api.telegram.org"),
+        "Bot API base URL (tests point it at the fake)",
+    ),
+    (
+        "HTTP_ADDR",
+        Some("0.0.0.0:8080"),
+        "Address for /healthz, /readyz, /metrics and the webhook (port 0 = any free port)",
+    ),
+    (
+        "KEY_PREFIX",
+        Some("anonchat"),
+        "Prefix of every Redis key, so several bots can share one Redis",
+    ),
+    (
+        "REPLICA_ID",
+        None,
+        "Name of this replica (default: hostname-pid)",
+    ),
     ("LOG_FORMAT", Some("text"), "text or json"),
-    ("RUST_LOG", Some("info"), "Log filter, e.g. info or anonchat=debug"),
-    ("ADMIN_IDS", Some(""), "Comma-separated Telegram user ids of operators"),
-    ("SHUTDOWN_GRACE_SECS", Some("10"), "Seconds to finish in-flight work after SIGTERM"),
-    ("REDIS_STARTUP_TIMEOUT_SECS", Some("30"), "How long to retry an unreachable Redis at start-up"),
-    ("INGEST", Some("polling"), "polling (one elected replica calls getUpdates) or webhook"),
-    ("WEBHOOK_SECRET", None, "Secret Telegram sends in X-Telegram-Bot-Api-Secret-Token (required for webhook)"),
-    ("WEBHOOK_PATH", Some("/telegram/webhook"), "Path of the webhook endpoint on HTTP_ADDR"),
-    ("WEBHOOK_URL", None, "Public URL registered by `anonchat set-webhook`"),
-    ("PARTITIONS", Some("64"), "Number of Redis stream partitions (fixed for a deployment)"),
-    ("POLLER_LEASE_MS", Some("5000"), "Poller lease time; a dead poller is replaced within this"),
-    ("PARTITION_LEASE_MS", Some("5000"), "Partition lease time; a dead replica's partitions move within this"),
-    ("POLL_TIMEOUT_SECS", Some("25"), "getUpdates long-poll timeout (at most 50)"),
-    ("WORKER_CONCURRENCY", Some("64"), "Updates handled at once per replica (different chats)"),
-    ("HANDLER_MAX_ATTEMPTS", Some("3"), "Attempts before a failing update is skipped and counted"),
-    ("STREAM_MAXLEN", Some("200000"), "Safety cap on entries kept per partition stream"),
-    ("TELEGRAM_TIMEOUT_SECS", Some("15"), "Timeout of one Bot API call (other than long polling)"),
+    (
+        "RUST_LOG",
+        Some("info"),
+        "Log filter, e.g. info or anonchat=debug",
+    ),
+    (
+        "ADMIN_IDS",
+        Some(""),
+        "Comma-separated Telegram user ids of operators",
+    ),
+    (
+        "SHUTDOWN_GRACE_SECS",
+        Some("10"),
+        "Seconds to finish in-flight work after SIGTERM",
+    ),
+    (
+        "REDIS_STARTUP_TIMEOUT_SECS",
+        Some("30"),
+        "How long to retry an unreachable Redis at start-up",
+    ),
+    (
+        "INGEST",
+        Some("polling"),
+        "polling (one elected replica calls getUpdates) or webhook",
+    ),
+    (
+        "WEBHOOK_SECRET",
+        None,
+        "Secret Telegram sends in X-Telegram-Bot-Api-Secret-Token (required for webhook)",
+    ),
+    (
+        "WEBHOOK_PATH",
+        Some("/telegram/webhook"),
+        "Path of the webhook endpoint on HTTP_ADDR",
+    ),
+    (
+        "WEBHOOK_URL",
+        None,
+        "Public URL registered by `anonchat set-webhook`",
+    ),
+    (
+        "PARTITIONS",
+        Some("64"),
+        "Number of Redis stream partitions (fixed for a deployment)",
+    ),
+    (
+        "POLLER_LEASE_MS",
+        Some("5000"),
+        "Poller lease time; a dead poller is replaced within this",
+    ),
+    (
+        "PARTITION_LEASE_MS",
+        Some("5000"),
+        "Partition lease time; a dead replica's partitions move within this",
+    ),
+    (
+        "POLL_TIMEOUT_SECS",
+        Some("25"),
+        "getUpdates long-poll timeout (at most 50)",
+    ),
+    (
+        "WORKER_CONCURRENCY",
+        Some("64"),
+        "Updates handled at once per replica (different chats)",
+    ),
+    (
+        "HANDLER_MAX_ATTEMPTS",
+        Some("3"),
+        "Attempts before a failing update is skipped and counted",
+    ),
+    (
+        "STREAM_MAXLEN",
+        Some("200000"),
+        "Safety cap on entries kept per partition stream",
+    ),
+    (
+        "TELEGRAM_TIMEOUT_SECS",
+        Some("15"),
+        "Timeout of one Bot API call (other than long polling)",
+    ),
 ];
 
 impl Settings {
@@ -167,10 +251,7 @@ struct Raw(HashMap<String, String>);
 
 impl Raw {
     fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .get(name)
-            .map(|s| s.trim())
-            .filter(|s| !s.is_empty())
+        self.0.get(name).map(|s| s.trim()).filter(|s| !s.is_empty())
     }
 
     fn string(&self, name: &str) -> Result<String, ConfigError> {
@@ -220,7 +301,9 @@ impl Raw {
             .ok()
             .filter(|u| u.scheme() == "http" || u.scheme() == "https")
             .ok_or_else(|| {
-                ConfigError(format!("TELEGRAM_API_URL must be an http(s) URL, got {api:?}"))
+                ConfigError(format!(
+                    "TELEGRAM_API_URL must be an http(s) URL, got {api:?}"
+                ))
             })?;
         let addr = self.string("HTTP_ADDR")?;
         let http_addr: SocketAddr = addr.parse().map_err(|_| {
@@ -370,7 +453,9 @@ mod tests {
 
     #[test]
     fn missing_token_names_the_variable_and_botfather() {
-        let err = Settings::load_from(None, &env(&[])).unwrap_err().to_string();
+        let err = Settings::load_from(None, &env(&[]))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("BOT_TOKEN"), "{err}");
         assert!(err.contains("@BotFather"), "{err}");
     }

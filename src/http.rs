@@ -82,8 +82,6 @@ async fn webhook_endpoint(
     headers: HeaderMap,
     body: Bytes,
 ) -> StatusCode {
-    let secret = headers
-        .get(webhook::SECRET_HEADER)
-        .map(|v| v.as_bytes());
+    let secret = headers.get(webhook::SECRET_HEADER).map(|v| v.as_bytes());
     webhook::accept(&ctx, secret, &body).await
 }

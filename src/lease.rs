@@ -47,7 +47,9 @@ impl HeldLease {
         match self.store.release_lease(&self.key, &self.token).await {
             Ok(true) => tracing::info!("poller lease released"),
             Ok(false) => {}
-            Err(e) => tracing::warn!(error = %e, "could not release the poller lease; it will expire"),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not release the poller lease; it will expire")
+            }
         }
     }
 }

@@ -73,7 +73,11 @@ impl Metrics {
             commands: Family::default(),
             registry: Registry::default(),
         };
-        registry.register("redis_up", "Redis reachable (1) or not (0)", m.redis_up.clone());
+        registry.register(
+            "redis_up",
+            "Redis reachable (1) or not (0)",
+            m.redis_up.clone(),
+        );
         registry.register(
             "poller_leader",
             "This replica holds the getUpdates lease (1) or not (0)",

@@ -92,12 +92,9 @@ pub async fn run(ctx: Arc<Context>, shutdown: CancellationToken) {
                 }
             }
         }
-        ctx.metrics.partitions_owned.set(
-            running
-                .values()
-                .filter(|r| !r.stop.is_cancelled())
-                .count() as i64,
-        );
+        ctx.metrics
+            .partitions_owned
+            .set(running.values().filter(|r| !r.stop.is_cancelled()).count() as i64);
     }
     for r in running.values() {
         r.stop.cancel();

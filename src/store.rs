@@ -26,7 +26,9 @@ pub const SEEN_TTL_SECS: u64 = 24 * 3600;
 /// Start-up failure talking to Redis.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("Redis at {url} is unreachable after {waited:?}: {cause}. Start Redis or fix REDIS_URL")]
+    #[error(
+        "Redis at {url} is unreachable after {waited:?}: {cause}. Start Redis or fix REDIS_URL"
+    )]
     Unreachable {
         url: String,
         waited: Duration,
@@ -70,7 +72,10 @@ pub struct IngestItem {
 /// What the ingest script did with a batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IngestOutcome {
-    Written { added: u64, duplicates: u64 },
+    Written {
+        added: u64,
+        duplicates: u64,
+    },
     /// The fence token is stale: another replica is the poller now.
     Fenced,
 }
@@ -134,9 +139,10 @@ impl Store {
                         });
                     }
                     tracing::warn!(attempt, redis = %url, error = %e, "Redis unreachable, retrying");
-                    tokio::time::sleep(Duration::from_millis(500).min(
-                        settings.redis_startup_timeout.saturating_sub(waited),
-                    ))
+                    tokio::time::sleep(
+                        Duration::from_millis(500)
+                            .min(settings.redis_startup_timeout.saturating_sub(waited)),
+                    )
                     .await;
                 }
             }
@@ -171,7 +177,10 @@ impl Store {
 
     pub async fn ping(&self) -> RedisResult<()> {
         let mut c = self.conn();
-        redis::cmd("PING").query_async::<String>(&mut c).await.map(|_| ())
+        redis::cmd("PING")
+            .query_async::<String>(&mut c)
+            .await
+            .map(|_| ())
     }
 
     /// Refuses a partition count different from the one the deployment was
@@ -217,7 +226,11 @@ impl Store {
             .arg(partitions)
             .query_async::<()>(&mut c)
             .await?;
-        tracing::warn!(from = current, to = partitions, "partition count changed on a drained deployment");
+        tracing::warn!(
+            from = current,
+            to = partitions,
+            "partition count changed on a drained deployment"
+        );
         Ok(())
     }
 
@@ -309,7 +322,8 @@ impl Store {
         items: &[IngestItem],
     ) -> RedisResult<IngestOutcome> {
         let mut inv = self.scripts.ingest.prepare_invoke();
-        inv.key(self.keys.poller_lease()).key(self.keys.poller_offset());
+        inv.key(self.keys.poller_lease())
+            .key(self.keys.poller_offset());
         let mut parts: Vec<u32> = items.iter().map(|i| i.partition).collect();
         parts.sort_unstable();
         parts.dedup();

@@ -9,7 +9,10 @@ use anonchat::fake::{FakeConfig, FakeTelegram, FloodConfig};
 use clap::Parser;
 
 #[derive(Parser, Debug)]
-#[command(name = "fake-telegram", about = "A fake Telegram Bot API server for tests and trials")]
+#[command(
+    name = "fake-telegram",
+    about = "A fake Telegram Bot API server for tests and trials"
+)]
 struct Args {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8081")]

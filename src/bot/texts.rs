@@ -25,7 +25,11 @@ impl Lang {
 
     /// From an IETF tag such as Telegram's `language_code`; English otherwise.
     pub fn from_code(code: &str) -> Lang {
-        let primary = code.split(['-', '_']).next().unwrap_or("").to_ascii_lowercase();
+        let primary = code
+            .split(['-', '_'])
+            .next()
+            .unwrap_or("")
+            .to_ascii_lowercase();
         match primary.as_str() {
             "ru" | "uk" | "be" => Lang::Ru,
             _ => Lang::En,

@@ -9,7 +9,9 @@ use std::time::Instant;
 use rand::Rng;
 use serde_json::{json, Map, Value};
 
-use super::content::{media_content, utf16_len, CAPTIONED_KEYS, CONTENT_KEYS, PRIMARY_CONTENT_KEYS, UNCOPYABLE_KEYS};
+use super::content::{
+    media_content, utf16_len, CAPTIONED_KEYS, CONTENT_KEYS, PRIMARY_CONTENT_KEYS, UNCOPYABLE_KEYS,
+};
 use super::state::{inline_markup, truthy, unix_now, ApiError, ApiResult, State, Webhook};
 use super::BotCommand;
 
@@ -55,7 +57,10 @@ pub(crate) const METHODS: &[&str] = &[
 ];
 
 pub(crate) fn canonical(method: &str) -> Option<&'static str> {
-    METHODS.iter().copied().find(|m| m.eq_ignore_ascii_case(method))
+    METHODS
+        .iter()
+        .copied()
+        .find(|m| m.eq_ignore_ascii_case(method))
 }
 
 const MAX_TEXT: usize = 4096;
@@ -78,7 +83,11 @@ impl Params<'_> {
                 .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64))
                 .map(Some)
                 .ok_or_else(|| bad_type(key, "Integer")),
-            Some(Value::String(s)) => s.trim().parse().map(Some).map_err(|_| bad_type(key, "Integer")),
+            Some(Value::String(s)) => s
+                .trim()
+                .parse()
+                .map(Some)
+                .map_err(|_| bad_type(key, "Integer")),
             Some(_) => Err(bad_type(key, "Integer")),
         }
     }
@@ -91,7 +100,11 @@ impl Params<'_> {
         match self.0.get(key) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::Number(n)) => Ok(n.as_f64()),
-            Some(Value::String(s)) => s.trim().parse().map(Some).map_err(|_| bad_type(key, "Float")),
+            Some(Value::String(s)) => s
+                .trim()
+                .parse()
+                .map(Some)
+                .map_err(|_| bad_type(key, "Float")),
             Some(_) => Err(bad_type(key, "Float")),
         }
     }
@@ -143,7 +156,10 @@ impl Params<'_> {
             None | Some(Value::Null) => Err(ApiError::bad(format!("{key} is empty"))),
             Some(Value::Number(n)) => n.as_i64().ok_or_else(|| ApiError::bad("chat not found")),
             // "@username" is for channels; a private chat can't be addressed that way.
-            Some(Value::String(s)) => s.trim().parse().map_err(|_| ApiError::bad("chat not found")),
+            Some(Value::String(s)) => s
+                .trim()
+                .parse()
+                .map_err(|_| ApiError::bad("chat not found")),
             Some(_) => Err(ApiError::bad("chat not found")),
         }
     }
@@ -244,8 +260,8 @@ impl State {
                 }
                 self.deliver_one(chat_id, method, &p, &params, c, None, now)
             }
-            "sendPhoto" | "sendVideo" | "sendAnimation" | "sendVoice" | "sendVideoNote" | "sendAudio"
-            | "sendDocument" | "sendSticker" => {
+            "sendPhoto" | "sendVideo" | "sendAnimation" | "sendVoice" | "sendVideoNote"
+            | "sendAudio" | "sendDocument" | "sendSticker" => {
                 let kind = match method {
                     "sendPhoto" => "photo",
                     "sendVideo" => "video",
@@ -282,7 +298,12 @@ impl State {
                     "title": p.req_str("title")?,
                     "address": p.req_str("address")?,
                 });
-                for k in ["foursquare_id", "foursquare_type", "google_place_id", "google_place_type"] {
+                for k in [
+                    "foursquare_id",
+                    "foursquare_type",
+                    "google_place_id",
+                    "google_place_type",
+                ] {
                     if let Some(v) = p.str(k)? {
                         venue[k] = json!(v);
                     }
@@ -317,7 +338,11 @@ impl State {
                 let options: Vec<Value> = options
                     .iter()
                     .map(|o| {
-                        let text = o.get("text").and_then(Value::as_str).or(o.as_str()).unwrap_or("");
+                        let text = o
+                            .get("text")
+                            .and_then(Value::as_str)
+                            .or(o.as_str())
+                            .unwrap_or("");
                         json!({"text": text, "voter_count": 0})
                     })
                     .collect();
@@ -362,12 +387,24 @@ impl State {
                 }
                 let message_id = p.req_i64("message_id")?;
                 let forward = method == "forwardMessage";
-                let what = if forward { "message to forward" } else { "message to copy" };
+                let what = if forward {
+                    "message to forward"
+                } else {
+                    "message to copy"
+                };
                 let message_id = as_i32(message_id, what)?;
                 let c = self.copied_content(from_chat, message_id, forward, &p, None)?;
                 let reply = self.resolve_reply(chat_id, &p)?;
                 self.flood_check(chat_id, method, now)?;
-                let msg = self.store_bot_message(chat_id, method, &params, c, Some((from_chat, message_id)), reply, now);
+                let msg = self.store_bot_message(
+                    chat_id,
+                    method,
+                    &params,
+                    c,
+                    Some((from_chat, message_id)),
+                    reply,
+                    now,
+                );
                 if forward {
                     Ok(msg)
                 } else {
@@ -375,7 +412,9 @@ impl State {
                 }
             }
             "copyMessages" | "forwardMessages" => self.copy_many(method, &p, &params, now),
-            "editMessageText" | "editMessageCaption" | "editMessageReplyMarkup" => self.edit(method, &p, &params, now),
+            "editMessageText" | "editMessageCaption" | "editMessageReplyMarkup" => {
+                self.edit(method, &p, &params, now)
+            }
             "setMessageReaction" => {
                 let chat_id = self.target_chat(&p)?;
                 let message_id = as_i32(p.req_i64("message_id")?, "message to react")?;
@@ -431,7 +470,9 @@ impl State {
                 if !self.chats.contains_key(&chat_id) {
                     return Err(ApiError::bad("chat not found"));
                 }
-                let ids = p.array("message_ids")?.ok_or_else(|| missing("message_ids"))?;
+                let ids = p
+                    .array("message_ids")?
+                    .ok_or_else(|| missing("message_ids"))?;
                 if ids.is_empty() || ids.len() > 100 {
                     return Err(ApiError::bad("too many messages to delete"));
                 }
@@ -457,19 +498,27 @@ impl State {
             self.drop_pending();
         }
         if let Some(a) = p.array("allowed_updates")? {
-            self.allowed = a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect();
+            self.allowed = a
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect();
         }
         if url.is_empty() {
             self.webhook = None;
             return Ok(json!(true));
         }
-        let parsed = url::Url::parse(&url).map_err(|_| ApiError::bad("bad webhook: invalid webhook URL specified"))?;
+        let parsed = url::Url::parse(&url)
+            .map_err(|_| ApiError::bad("bad webhook: invalid webhook URL specified"))?;
         if parsed.scheme() != "https" && parsed.scheme() != "http" {
-            return Err(ApiError::bad("bad webhook: An HTTPS URL must be provided for webhook"));
+            return Err(ApiError::bad(
+                "bad webhook: An HTTPS URL must be provided for webhook",
+            ));
         }
         let secret = p.str("secret_token")?.filter(|s| !s.is_empty());
         if let Some(s) = &secret {
-            let ok = s.len() <= 256 && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            let ok = s.len() <= 256
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
             if !ok {
                 return Err(ApiError::bad("secret token contains unallowed characters"));
             }
@@ -505,8 +554,14 @@ impl State {
             Some(rp) => {
                 let rp_map = rp.as_object().cloned().unwrap_or_default();
                 let rpp = Params(&rp_map);
-                let id = rpp.i64("message_id")?.ok_or_else(|| missing("message_id"))?;
-                let chat = if rpp.has("chat_id") { rpp.chat_id("chat_id")? } else { chat_id };
+                let id = rpp
+                    .i64("message_id")?
+                    .ok_or_else(|| missing("message_id"))?;
+                let chat = if rpp.has("chat_id") {
+                    rpp.chat_id("chat_id")?
+                } else {
+                    chat_id
+                };
                 (id, chat, rpp.bool("allow_sending_without_reply"))
             }
             None => match p.i64("reply_to_message_id")? {
@@ -559,7 +614,10 @@ impl State {
         let service = UNCOPYABLE_KEYS.iter().any(|k| src.contains_key(*k))
             || !PRIMARY_CONTENT_KEYS.iter().any(|k| src.contains_key(*k));
         if service {
-            return Err(ApiError::bad(format!("message can't be {}", if forward { "forwarded" } else { "copied" })));
+            return Err(ApiError::bad(format!(
+                "message can't be {}",
+                if forward { "forwarded" } else { "copied" }
+            )));
         }
         let mut c: Map<String, Value> = CONTENT_KEYS
             .iter()
@@ -569,7 +627,13 @@ impl State {
             let next = map.len() as u64;
             let new = map
                 .entry(g.clone())
-                .or_insert_with(|| format!("{}{:04}", 13_000_000_000_000_000u64 + u64::from(message_id.unsigned_abs()), next))
+                .or_insert_with(|| {
+                    format!(
+                        "{}{:04}",
+                        13_000_000_000_000_000u64 + u64::from(message_id.unsigned_abs()),
+                        next
+                    )
+                })
                 .clone();
             c.insert("media_group_id".into(), json!(new));
         } else if !forward {
@@ -577,7 +641,10 @@ impl State {
             c.remove("media_group_id");
         }
         if forward {
-            let origin_user = src.get("from").cloned().unwrap_or_else(|| self.bot_user_json());
+            let origin_user = src
+                .get("from")
+                .cloned()
+                .unwrap_or_else(|| self.bot_user_json());
             c.insert(
                 "forward_origin".into(),
                 json!({"type": "user", "sender_user": origin_user, "date": src.get("date").cloned().unwrap_or(json!(0))}),
@@ -606,16 +673,26 @@ impl State {
         Ok(c)
     }
 
-    fn copy_many(&mut self, method: &str, p: &Params<'_>, params: &Value, now: Instant) -> ApiResult {
+    fn copy_many(
+        &mut self,
+        method: &str,
+        p: &Params<'_>,
+        params: &Value,
+        now: Instant,
+    ) -> ApiResult {
         let forward = method == "forwardMessages";
         let chat_id = self.target_chat(p)?;
         let from_chat = p.chat_id("from_chat_id")?;
         if !self.chats.contains_key(&from_chat) {
             return Err(ApiError::bad("chat not found"));
         }
-        let ids = p.array("message_ids")?.ok_or_else(|| missing("message_ids"))?;
+        let ids = p
+            .array("message_ids")?
+            .ok_or_else(|| missing("message_ids"))?;
         if ids.is_empty() || ids.len() > 100 {
-            return Err(ApiError::bad("message_ids must contain 1-100 message identifiers"));
+            return Err(ApiError::bad(
+                "message_ids must contain 1-100 message identifiers",
+            ));
         }
         let mut parsed = Vec::with_capacity(ids.len());
         for v in &ids {
@@ -624,9 +701,13 @@ impl State {
                 Value::String(s) => s.parse().ok(),
                 _ => None,
             };
-            let id = id.and_then(|i| i32::try_from(i).ok()).ok_or_else(|| bad_type("message_ids", "Array of Integer"))?;
+            let id = id
+                .and_then(|i| i32::try_from(i).ok())
+                .ok_or_else(|| bad_type("message_ids", "Array of Integer"))?;
             if parsed.last().is_some_and(|last| *last >= id) {
-                return Err(ApiError::bad("message identifiers must be in a strictly increasing order"));
+                return Err(ApiError::bad(
+                    "message identifiers must be in a strictly increasing order",
+                ));
             }
             parsed.push(id);
         }
@@ -644,12 +725,24 @@ impl State {
             }
         }
         if contents.is_empty() {
-            return Err(ApiError::bad(if forward { "message to forward not found" } else { "message to copy not found" }));
+            return Err(ApiError::bad(if forward {
+                "message to forward not found"
+            } else {
+                "message to copy not found"
+            }));
         }
         self.flood_check(chat_id, method, now)?;
         let mut out = Vec::with_capacity(contents.len());
         for (id, c) in contents {
-            let msg = self.store_bot_message(chat_id, method, params, c, Some((from_chat, id)), None, now);
+            let msg = self.store_bot_message(
+                chat_id,
+                method,
+                params,
+                c,
+                Some((from_chat, id)),
+                None,
+                now,
+            );
             out.push(json!({"message_id": msg["message_id"]}));
         }
         Ok(Value::Array(out))
@@ -685,7 +778,15 @@ impl State {
         self.flood_check(chat_id, "sendMediaGroup", now)?;
         let mut out = Vec::with_capacity(contents.len());
         for c in contents {
-            out.push(self.store_bot_message(chat_id, "sendMediaGroup", params, c, None, reply.clone(), now));
+            out.push(self.store_bot_message(
+                chat_id,
+                "sendMediaGroup",
+                params,
+                c,
+                None,
+                reply.clone(),
+                now,
+            ));
         }
         Ok(Value::Array(out))
     }
@@ -742,7 +843,16 @@ impl State {
             new.insert("reply_markup".into(), m);
         }
         let same = |k: &str| old.get(k) == new.get(k);
-        if ["text", "entities", "caption", "caption_entities", "reply_markup"].iter().all(|k| same(k)) {
+        if [
+            "text",
+            "entities",
+            "caption",
+            "caption_entities",
+            "reply_markup",
+        ]
+        .iter()
+        .all(|k| same(k))
+        {
             return Err(ApiError::bad(
                 "message is not modified: specified new message content and reply markup are exactly the same as a current content and reply markup of the message",
             ));
@@ -770,7 +880,9 @@ impl State {
 }
 
 fn commands_key(p: &Params<'_>) -> Result<String, ApiError> {
-    let scope = p.json("scope")?.unwrap_or_else(|| json!({"type": "default"}));
+    let scope = p
+        .json("scope")?
+        .unwrap_or_else(|| json!({"type": "default"}));
     let lang = p.str("language_code")?.unwrap_or_default();
     Ok(format!("{scope}|{lang}"))
 }

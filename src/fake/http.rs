@@ -56,7 +56,9 @@ async fn bot_api(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let token_ok = bot.strip_prefix("bot").is_some_and(|t| t == shared.cfg.token);
+    let token_ok = bot
+        .strip_prefix("bot")
+        .is_some_and(|t| t == shared.cfg.token);
     if !token_ok {
         return api_error(&ApiError::new(401, "Unauthorized"));
     }
@@ -97,7 +99,11 @@ async fn bot_api(
 }
 
 /// Merge query string and body (JSON, urlencoded form or multipart text fields).
-fn parse_params(headers: &HeaderMap, query: Option<&str>, body: &[u8]) -> Result<Map<String, Value>, ApiError> {
+fn parse_params(
+    headers: &HeaderMap,
+    query: Option<&str>,
+    body: &[u8],
+) -> Result<Map<String, Value>, ApiError> {
     let mut out = Map::new();
     if let Some(q) = query {
         for (k, v) in url::form_urlencoded::parse(q.as_bytes()) {
@@ -145,7 +151,10 @@ fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
     if needle.is_empty() || from >= hay.len() {
         return None;
     }
-    hay[from..].windows(needle.len()).position(|w| w == needle).map(|p| p + from)
+    hay[from..]
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .map(|p| p + from)
 }
 
 /// Text fields of a multipart body (teloxide sends every media method as multipart,
@@ -158,7 +167,8 @@ fn parse_multipart(ct: &str, body: &[u8]) -> Result<Vec<(String, String)>, ApiEr
         .ok_or_else(|| ApiError::bad("can't parse multipart body"))?;
     let delim = format!("--{boundary}");
     let mut out = Vec::new();
-    let mut pos = find(body, delim.as_bytes(), 0).ok_or_else(|| ApiError::bad("can't parse multipart body"))?;
+    let mut pos = find(body, delim.as_bytes(), 0)
+        .ok_or_else(|| ApiError::bad("can't parse multipart body"))?;
     loop {
         let start = pos + delim.len();
         if body.get(start..start + 2) == Some(b"--") {
@@ -206,7 +216,11 @@ async fn get_updates(shared: &Shared, raw: &Map<String, Value>) -> ApiResult {
     let allowed = match p.array("allowed_updates")? {
         Some(a) => Some(
             a.iter()
-                .map(|v| v.as_str().map(str::to_owned).ok_or_else(|| ApiError::bad("can't parse allowed_updates")))
+                .map(|v| {
+                    v.as_str()
+                        .map(str::to_owned)
+                        .ok_or_else(|| ApiError::bad("can't parse allowed_updates"))
+                })
                 .collect::<Result<Vec<_>, _>>()?,
         ),
         None => None,
@@ -244,7 +258,11 @@ async fn get_updates(shared: &Shared, raw: &Map<String, Value>) -> ApiResult {
                 return Err(webhook_conflict());
             }
             let ready = st.ready_updates(limit);
-            if !ready.is_empty() || timeout == 0 || tokio::time::Instant::now() >= deadline || shared.is_shutdown() {
+            if !ready.is_empty()
+                || timeout == 0
+                || tokio::time::Instant::now() >= deadline
+                || shared.is_shutdown()
+            {
                 return Ok(Value::Array(ready));
             }
         }
@@ -278,21 +296,28 @@ fn to_json<T: serde::Serialize>(v: T) -> ControlResult {
 }
 
 fn field_i64(body: &Value, key: &str) -> Result<i64, (StatusCode, Json<Value>)> {
-    body.get(key)
-        .and_then(Value::as_i64)
-        .ok_or_else(|| control_err(StatusCode::BAD_REQUEST, format!("missing integer field {key}")))
+    body.get(key).and_then(Value::as_i64).ok_or_else(|| {
+        control_err(
+            StatusCode::BAD_REQUEST,
+            format!("missing integer field {key}"),
+        )
+    })
 }
 
 fn field_str<'a>(body: &'a Value, key: &str) -> Result<&'a str, (StatusCode, Json<Value>)> {
-    body.get(key)
-        .and_then(Value::as_str)
-        .ok_or_else(|| control_err(StatusCode::BAD_REQUEST, format!("missing string field {key}")))
+    body.get(key).and_then(Value::as_str).ok_or_else(|| {
+        control_err(
+            StatusCode::BAD_REQUEST,
+            format!("missing string field {key}"),
+        )
+    })
 }
 
 /// `"user": {...}` or `"user_id": N` (an already known user, else "User N").
 fn body_user(shared: &Shared, body: &Value) -> Result<TgUser, (StatusCode, Json<Value>)> {
     if let Some(u) = body.get("user") {
-        return serde_json::from_value(u.clone()).map_err(|e| control_err(StatusCode::BAD_REQUEST, e));
+        return serde_json::from_value(u.clone())
+            .map_err(|e| control_err(StatusCode::BAD_REQUEST, e));
     }
     let id = field_i64(body, "user_id")?;
     let known = shared.lock().users.get(&id).cloned();
@@ -300,10 +325,15 @@ fn body_user(shared: &Shared, body: &Value) -> Result<TgUser, (StatusCode, Json<
 }
 
 fn msg_id(body: &Value) -> Result<i32, (StatusCode, Json<Value>)> {
-    i32::try_from(field_i64(body, "message_id")?).map_err(|e| control_err(StatusCode::BAD_REQUEST, e))
+    i32::try_from(field_i64(body, "message_id")?)
+        .map_err(|e| control_err(StatusCode::BAD_REQUEST, e))
 }
 
-async fn control_post(State(shared): State<Arc<Shared>>, Path(action): Path<String>, body: Bytes) -> ControlResult {
+async fn control_post(
+    State(shared): State<Arc<Shared>>,
+    Path(action): Path<String>,
+    body: Bytes,
+) -> ControlResult {
     let body: Value = if body.is_empty() {
         json!({})
     } else {
@@ -353,27 +383,41 @@ async fn control_post(State(shared): State<Arc<Shared>>, Path(action): Path<Stri
             let to = i32::try_from(field_i64(&body, "reply_to_message_id")?)
                 .map_err(|e| control_err(StatusCode::BAD_REQUEST, e))?;
             let text = field_str(&body, "text")?;
-            to_json(s.with(|st| st.user_reply(&u, json!({ "text": text }), to)).map_err(not_found)?)
+            to_json(
+                s.with(|st| st.user_reply(&u, json!({ "text": text }), to))
+                    .map_err(not_found)?,
+            )
         }
         "edit_text" | "edit_caption" => {
             let u = body_user(s, &body)?;
             let id = msg_id(&body)?;
-            let field = if action == "edit_text" { "text" } else { "caption" };
+            let field = if action == "edit_text" {
+                "text"
+            } else {
+                "caption"
+            };
             let value = field_str(&body, field)?;
-            to_json(s.with(|st| st.user_edit(&u, id, field, value)).map_err(not_found)?)
+            to_json(
+                s.with(|st| st.user_edit(&u, id, field, value))
+                    .map_err(not_found)?,
+            )
         }
         "react" => {
             let u = body_user(s, &body)?;
             let id = msg_id(&body)?;
             let emoji = body.get("emoji").and_then(Value::as_str).unwrap_or("");
-            let update_id = s.with(|st| st.user_react(&u, id, emoji)).map_err(not_found)?;
+            let update_id = s
+                .with(|st| st.user_react(&u, id, emoji))
+                .map_err(not_found)?;
             to_json(json!({ "update_id": update_id }))
         }
         "press_button" => {
             let u = body_user(s, &body)?;
             let id = msg_id(&body)?;
             let data = field_str(&body, "data")?;
-            let (update_id, query) = s.with(|st| st.user_press(&u, id, data)).map_err(not_found)?;
+            let (update_id, query) = s
+                .with(|st| st.user_press(&u, id, data))
+                .map_err(not_found)?;
             to_json(json!({"update_id": update_id, "callback_query_id": query}))
         }
         "push_raw_update" => {
@@ -382,7 +426,13 @@ async fn control_post(State(shared): State<Arc<Shared>>, Path(action): Path<Stri
         }
         "block" | "unblock" => {
             let id = field_i64(&body, "user_id")?;
-            let update_id = s.with(|st| if action == "block" { st.block(id) } else { st.unblock(id) });
+            let update_id = s.with(|st| {
+                if action == "block" {
+                    st.block(id)
+                } else {
+                    st.unblock(id)
+                }
+            });
             to_json(json!({ "update_id": update_id }))
         }
         "delete_account" => {
@@ -397,8 +447,9 @@ async fn control_post(State(shared): State<Arc<Shared>>, Path(action): Path<Stri
             to_json(true)
         }
         "webhook_targets" => {
-            let urls: Vec<String> = serde_json::from_value(body.get("urls").cloned().unwrap_or_else(|| json!([])))
-                .map_err(|e| control_err(StatusCode::BAD_REQUEST, e))?;
+            let urls: Vec<String> =
+                serde_json::from_value(body.get("urls").cloned().unwrap_or_else(|| json!([])))
+                    .map_err(|e| control_err(StatusCode::BAD_REQUEST, e))?;
             s.with(|st| st.webhook_targets = urls);
             to_json(true)
         }
@@ -410,7 +461,10 @@ async fn control_post(State(shared): State<Arc<Shared>>, Path(action): Path<Stri
     }
 }
 
-async fn control_get(State(shared): State<Arc<Shared>>, Path(action): Path<String>) -> ControlResult {
+async fn control_get(
+    State(shared): State<Arc<Shared>>,
+    Path(action): Path<String>,
+) -> ControlResult {
     let st = shared.lock();
     match action.as_str() {
         "counters" => to_json(&st.counters),
@@ -418,7 +472,12 @@ async fn control_get(State(shared): State<Arc<Shared>>, Path(action): Path<Strin
         "pending_updates" => to_json(st.pending.iter().map(|p| &p.json).collect::<Vec<_>>()),
         "confirmed_offset" => to_json(st.confirmed_offset),
         "webhook_info" => to_json(st.webhook_info()),
-        "my_commands" => to_json(st.commands.get("{\"type\":\"default\"}|").cloned().unwrap_or_default()),
+        "my_commands" => to_json(
+            st.commands
+                .get("{\"type\":\"default\"}|")
+                .cloned()
+                .unwrap_or_default(),
+        ),
         "callback_answers" => to_json(&st.callback_answers),
         "latencies" => {
             let l: Vec<Value> = st
@@ -442,11 +501,17 @@ async fn control_get(State(shared): State<Arc<Shared>>, Path(action): Path<Strin
     }
 }
 
-async fn control_received(State(shared): State<Arc<Shared>>, Path(chat_id): Path<i64>) -> ControlResult {
+async fn control_received(
+    State(shared): State<Arc<Shared>>,
+    Path(chat_id): Path<i64>,
+) -> ControlResult {
     to_json(shared.lock().received(chat_id))
 }
 
-async fn control_history(State(shared): State<Arc<Shared>>, Path(chat_id): Path<i64>) -> ControlResult {
+async fn control_history(
+    State(shared): State<Arc<Shared>>,
+    Path(chat_id): Path<i64>,
+) -> ControlResult {
     to_json(shared.lock().history(chat_id))
 }
 
@@ -460,7 +525,11 @@ async fn control_calls(State(shared): State<Arc<Shared>>, RawQuery(q): RawQuery)
     let calls: Vec<&CallRecord> = st
         .calls
         .iter()
-        .filter(|c| method.as_deref().is_none_or(|m| c.method.eq_ignore_ascii_case(m)))
+        .filter(|c| {
+            method
+                .as_deref()
+                .is_none_or(|m| c.method.eq_ignore_ascii_case(m))
+        })
         .collect();
     to_json(calls)
 }

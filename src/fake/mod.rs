@@ -335,7 +335,9 @@ pub struct FakeTelegram {
 
 impl std::fmt::Debug for FakeTelegram {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FakeTelegram").field("addr", &self.inner.addr).finish()
+        f.debug_struct("FakeTelegram")
+            .field("addr", &self.inner.addr)
+            .finish()
     }
 }
 
@@ -411,7 +413,8 @@ impl FakeTelegram {
         )
     }
     fn send_media(&self, user: &TgUser, kind: &str, caption: Option<&str>) -> Sent {
-        self.shared().with(|s| s.user_media(user, kind, caption, None))
+        self.shared()
+            .with(|s| s.user_media(user, kind, caption, None))
     }
     pub fn send_photo(&self, user: &TgUser, caption: Option<&str>) -> Sent {
         self.send_media(user, "photo", caption)
@@ -436,24 +439,47 @@ impl FakeTelegram {
         self.shared().with(|s| s.user_album(user, n, caption))
     }
     /// A text replying to `reply_to_message_id` in the user's chat (either side's message).
-    pub fn reply_text(&self, user: &TgUser, reply_to_message_id: i32, text: &str) -> Result<Sent, ControlError> {
+    pub fn reply_text(
+        &self,
+        user: &TgUser,
+        reply_to_message_id: i32,
+        text: &str,
+    ) -> Result<Sent, ControlError> {
         self.shared()
             .with(|s| s.user_reply(user, json!({ "text": text }), reply_to_message_id))
     }
     /// The user edits the text of their message (an `edited_message` update).
-    pub fn edit_text(&self, user: &TgUser, message_id: i32, new_text: &str) -> Result<Sent, ControlError> {
-        self.shared().with(|s| s.user_edit(user, message_id, "text", new_text))
+    pub fn edit_text(
+        &self,
+        user: &TgUser,
+        message_id: i32,
+        new_text: &str,
+    ) -> Result<Sent, ControlError> {
+        self.shared()
+            .with(|s| s.user_edit(user, message_id, "text", new_text))
     }
-    pub fn edit_caption(&self, user: &TgUser, message_id: i32, new_caption: &str) -> Result<Sent, ControlError> {
-        self.shared().with(|s| s.user_edit(user, message_id, "caption", new_caption))
+    pub fn edit_caption(
+        &self,
+        user: &TgUser,
+        message_id: i32,
+        new_caption: &str,
+    ) -> Result<Sent, ControlError> {
+        self.shared()
+            .with(|s| s.user_edit(user, message_id, "caption", new_caption))
     }
     /// The user sets (or with `""` clears) their reaction; returns the update id.
     /// Like Telegram, no update is queued unless `message_reaction` is allowed.
     pub fn react(&self, user: &TgUser, message_id: i32, emoji: &str) -> Result<i64, ControlError> {
-        self.shared().with(|s| s.user_react(user, message_id, emoji))
+        self.shared()
+            .with(|s| s.user_react(user, message_id, emoji))
     }
     /// The user presses an inline button with `data` under message `message_id`.
-    pub fn press_button(&self, user: &TgUser, message_id: i32, data: &str) -> Result<CallbackSent, ControlError> {
+    pub fn press_button(
+        &self,
+        user: &TgUser,
+        message_id: i32,
+        data: &str,
+    ) -> Result<CallbackSent, ControlError> {
         self.shared()
             .with(|s| s.user_press(user, message_id, data))
             .map(|(update_id, callback_query_id)| CallbackSent {
@@ -481,7 +507,8 @@ impl FakeTelegram {
     /// The next send to `chat_id` answers 429 with `retry_after_secs`; sends before
     /// that deadline answer 429 too and count as violations.
     pub fn force_429(&self, chat_id: i64, retry_after_secs: u64) {
-        self.shared().with(|s| s.force_429(chat_id, retry_after_secs));
+        self.shared()
+            .with(|s| s.force_429(chat_id, retry_after_secs));
     }
     /// Deliver each webhook update to a random one of `urls` (a load balancer in
     /// front of replicas) instead of the url given to setWebhook. Empty: back to normal.
@@ -510,7 +537,11 @@ impl FakeTelegram {
     /// Recorded calls of one method (case-insensitive).
     pub fn calls_for(&self, method: &str) -> Vec<CallRecord> {
         let st = self.shared().lock();
-        st.calls.iter().filter(|c| c.method.eq_ignore_ascii_case(method)).cloned().collect()
+        st.calls
+            .iter()
+            .filter(|c| c.method.eq_ignore_ascii_case(method))
+            .cloned()
+            .collect()
     }
     pub fn counters(&self) -> Counters {
         self.shared().lock().counters.clone()
@@ -521,7 +552,12 @@ impl FakeTelegram {
     }
     /// Updates queued and not yet confirmed, as Telegram would send them.
     pub fn pending_updates(&self) -> Vec<Value> {
-        self.shared().lock().pending.iter().map(|p| p.json.clone()).collect()
+        self.shared()
+            .lock()
+            .pending
+            .iter()
+            .map(|p| p.json.clone())
+            .collect()
     }
     /// Highest offset a getUpdates call has confirmed with.
     pub fn confirmed_offset(&self) -> i64 {
@@ -530,7 +566,10 @@ impl FakeTelegram {
     /// Commands set for the default scope and no language.
     pub fn my_commands(&self) -> Vec<BotCommand> {
         let st = self.shared().lock();
-        st.commands.get("{\"type\":\"default\"}|").cloned().unwrap_or_default()
+        st.commands
+            .get("{\"type\":\"default\"}|")
+            .cloned()
+            .unwrap_or_default()
     }
     /// The getWebhookInfo result.
     pub fn webhook_info(&self) -> Value {
@@ -555,14 +594,22 @@ impl FakeTelegram {
     ) -> Option<Received> {
         let shared = self.shared();
         self.wait_until(timeout, || {
-            shared.lock().chats.get(&chat_id).and_then(|c| c.received.iter().find(|r| pred(r)).cloned())
+            shared
+                .lock()
+                .chats
+                .get(&chat_id)
+                .and_then(|c| c.received.iter().find(|r| pred(r)).cloned())
         })
         .await
     }
 
     /// Wait until `check` returns `Some`, re-checking whenever the fake's state
     /// changes. `None` on timeout.
-    pub async fn wait_until<T>(&self, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
+    pub async fn wait_until<T>(
+        &self,
+        timeout: Duration,
+        mut check: impl FnMut() -> Option<T>,
+    ) -> Option<T> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let mut rx = self.shared().changes.subscribe();

@@ -277,7 +277,11 @@ impl State {
     /// Up to `limit` deliverable updates, dropping queued ones whose type is no
     /// longer allowed.
     pub fn ready_updates(&mut self, limit: usize) -> Vec<Value> {
-        let allowed: Vec<bool> = self.pending.iter().map(|p| self.is_allowed(&p.kind)).collect();
+        let allowed: Vec<bool> = self
+            .pending
+            .iter()
+            .map(|p| self.is_allowed(&p.kind))
+            .collect();
         if allowed.iter().any(|a| !a) {
             let mut i = 0;
             self.pending.retain(|_| {
@@ -286,7 +290,11 @@ impl State {
                 keep
             });
         }
-        self.pending.iter().take(limit).map(|p| p.json.clone()).collect()
+        self.pending
+            .iter()
+            .take(limit)
+            .map(|p| p.json.clone())
+            .collect()
     }
 
     // ---------------------------------------------------------------- chats
@@ -446,7 +454,12 @@ impl State {
     }
 
     /// Flood control for a method that sends or edits in `chat_id`.
-    pub fn flood_check(&mut self, chat_id: i64, method: &str, now: Instant) -> Result<(), ApiError> {
+    pub fn flood_check(
+        &mut self,
+        chat_id: i64,
+        method: &str,
+        now: Instant,
+    ) -> Result<(), ApiError> {
         if let Some(w) = self.windows.get(&chat_id) {
             if now < w.deadline {
                 let (deadline, record_id) = (w.deadline, w.record_id);
@@ -472,7 +485,8 @@ impl State {
             .or_insert_with(|| Bucket::full(f.per_chat_burst, now));
         chat.refill(f.per_chat_rate, f.per_chat_burst, now);
         let chat_wait = chat.wait(f.per_chat_rate);
-        self.global_bucket.refill(f.global_rate, f.global_burst, now);
+        self.global_bucket
+            .refill(f.global_rate, f.global_burst, now);
         let global_wait = self.global_bucket.wait(f.global_rate);
         let wait = chat_wait.max(global_wait);
         if wait > 0.0 {
@@ -543,12 +557,22 @@ impl State {
     }
 
     /// The user replies to `reply_to` (a message of either side in their chat).
-    pub fn user_reply(&mut self, user: &TgUser, content: Value, reply_to: i32) -> Result<Sent, ControlError> {
+    pub fn user_reply(
+        &mut self,
+        user: &TgUser,
+        content: Value,
+        reply_to: i32,
+    ) -> Result<Sent, ControlError> {
         let reply = self.reply_object(user.id, reply_to)?;
         Ok(self.user_message_with_reply(user, content, Some(reply)))
     }
 
-    fn user_message_with_reply(&mut self, user: &TgUser, content: Value, reply: Option<Value>) -> Sent {
+    fn user_message_with_reply(
+        &mut self,
+        user: &TgUser,
+        content: Value,
+        reply: Option<Value>,
+    ) -> Sent {
         self.register(user);
         if self.blocked.remove(&user.id) {
             // Writing to a bot you blocked means restarting it: Telegram unblocks first.
@@ -585,7 +609,13 @@ impl State {
     }
 
     /// The user sends a media message of `kind` with a fresh file id.
-    pub fn user_media(&mut self, user: &TgUser, kind: &str, caption: Option<&str>, group: Option<&str>) -> Sent {
+    pub fn user_media(
+        &mut self,
+        user: &TgUser,
+        kind: &str,
+        caption: Option<&str>,
+        group: Option<&str>,
+    ) -> Sent {
         let n = self.next_seq();
         let file_id = format!("AgACAgIAAxkBAAI{kind}{n:08}");
         let mut c = content::media_content(kind, &file_id).unwrap_or_default();
@@ -602,7 +632,14 @@ impl State {
     pub fn user_album(&mut self, user: &TgUser, n: usize, caption: Option<&str>) -> Vec<Sent> {
         let group = format!("{}", 13_900_000_000_000_000u64 + self.next_seq());
         (0..n)
-            .map(|i| self.user_media(user, "photo", if i == 0 { caption } else { None }, Some(&group)))
+            .map(|i| {
+                self.user_media(
+                    user,
+                    "photo",
+                    if i == 0 { caption } else { None },
+                    Some(&group),
+                )
+            })
             .collect()
     }
 
@@ -610,7 +647,10 @@ impl State {
     pub fn reply_object(&self, chat_id: i64, message_id: i32) -> Result<Value, ControlError> {
         let mut v = self
             .message(chat_id, message_id)
-            .ok_or(ControlError::MessageNotFound { chat_id, message_id })?
+            .ok_or(ControlError::MessageNotFound {
+                chat_id,
+                message_id,
+            })?
             .json
             .clone();
         if let Value::Object(m) = &mut v {
@@ -619,25 +659,50 @@ impl State {
         Ok(v)
     }
 
-    pub fn user_edit(&mut self, user: &TgUser, message_id: i32, field: &str, value: &str) -> Result<Sent, ControlError> {
+    pub fn user_edit(
+        &mut self,
+        user: &TgUser,
+        message_id: i32,
+        field: &str,
+        value: &str,
+    ) -> Result<Sent, ControlError> {
         let chat_id = user.id;
-        let stored = self
-            .message_mut(chat_id, message_id)
-            .ok_or(ControlError::MessageNotFound { chat_id, message_id })?;
+        let stored =
+            self.message_mut(chat_id, message_id)
+                .ok_or(ControlError::MessageNotFound {
+                    chat_id,
+                    message_id,
+                })?;
         if stored.from_bot {
-            return Err(ControlError::NotUserMessage { chat_id, message_id });
+            return Err(ControlError::NotUserMessage {
+                chat_id,
+                message_id,
+            });
         }
         let Value::Object(m) = &mut stored.json else {
-            return Err(ControlError::MessageNotFound { chat_id, message_id });
+            return Err(ControlError::MessageNotFound {
+                chat_id,
+                message_id,
+            });
         };
         if field == "text" && !m.contains_key("text") {
-            return Err(ControlError::NoText { chat_id, message_id });
+            return Err(ControlError::NoText {
+                chat_id,
+                message_id,
+            });
         }
         if field == "caption" && !content::CAPTIONED_KEYS.iter().any(|k| m.contains_key(*k)) {
-            return Err(ControlError::NoText { chat_id, message_id });
+            return Err(ControlError::NoText {
+                chat_id,
+                message_id,
+            });
         }
         m.insert(field.to_owned(), json!(value));
-        m.remove(if field == "text" { "entities" } else { "caption_entities" });
+        m.remove(if field == "text" {
+            "entities"
+        } else {
+            "caption_entities"
+        });
         m.insert("edit_date".into(), json!(unix_now()));
         let json = stored.json.clone();
         let update_id = self.enqueue("edited_message", json);
@@ -647,16 +712,24 @@ impl State {
         })
     }
 
-    pub fn user_react(&mut self, user: &TgUser, message_id: i32, emoji: &str) -> Result<i64, ControlError> {
+    pub fn user_react(
+        &mut self,
+        user: &TgUser,
+        message_id: i32,
+        emoji: &str,
+    ) -> Result<i64, ControlError> {
         let chat_id = user.id;
         let new: Vec<Value> = if emoji.is_empty() {
             Vec::new()
         } else {
             vec![json!({"type": "emoji", "emoji": emoji})]
         };
-        let stored = self
-            .message_mut(chat_id, message_id)
-            .ok_or(ControlError::MessageNotFound { chat_id, message_id })?;
+        let stored =
+            self.message_mut(chat_id, message_id)
+                .ok_or(ControlError::MessageNotFound {
+                    chat_id,
+                    message_id,
+                })?;
         let old = std::mem::replace(&mut stored.user_reaction, new.clone());
         let payload = json!({
             "chat": private_chat_json(user),
@@ -669,7 +742,12 @@ impl State {
         Ok(self.enqueue("message_reaction", payload))
     }
 
-    pub fn user_press(&mut self, user: &TgUser, message_id: i32, data: &str) -> Result<(i64, String), ControlError> {
+    pub fn user_press(
+        &mut self,
+        user: &TgUser,
+        message_id: i32,
+        data: &str,
+    ) -> Result<(i64, String), ControlError> {
         let chat_id = user.id;
         let msg = self.reply_object(chat_id, message_id)?;
         let n = self.next_seq();
@@ -771,7 +849,8 @@ impl State {
                 let Some((from_chat, from_id)) = r.source else {
                     continue;
                 };
-                let Some((update_id, at)) = self.message(from_chat, from_id).and_then(|m| m.update) else {
+                let Some((update_id, at)) = self.message(from_chat, from_id).and_then(|m| m.update)
+                else {
                     continue;
                 };
                 out.push(Latency {

@@ -83,7 +83,9 @@ mod tests {
             42
         );
         assert_eq!(
-            chat_key(&json!({"update_id": 1, "callback_query": {"from": {"id": 9}, "message": {"chat": {"id": 43}}}})),
+            chat_key(
+                &json!({"update_id": 1, "callback_query": {"from": {"id": 9}, "message": {"chat": {"id": 43}}}})
+            ),
             43
         );
         assert_eq!(

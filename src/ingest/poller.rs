@@ -164,7 +164,11 @@ async fn write_batch(
     };
     let next = max_id + 1;
     loop {
-        match ctx.store.ingest(Some(held.token()), Some(next), &items).await {
+        match ctx
+            .store
+            .ingest(Some(held.token()), Some(next), &items)
+            .await
+        {
             Ok(IngestOutcome::Written { added, duplicates }) => {
                 ctx.metrics.updates_ingested.inc_by(added);
                 ctx.metrics.duplicates_skipped.inc_by(duplicates);

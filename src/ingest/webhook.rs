@@ -47,7 +47,11 @@ pub async fn accept(ctx: &Context, secret: Option<&[u8]>, body: &[u8]) -> Status
         // A 2xx: Telegram must not retry something we can never take.
         return StatusCode::OK;
     };
-    match ctx.store.ingest(None, None, std::slice::from_ref(&item)).await {
+    match ctx
+        .store
+        .ingest(None, None, std::slice::from_ref(&item))
+        .await
+    {
         Ok(IngestOutcome::Written { added, duplicates }) => {
             ctx.metrics.updates_ingested.inc_by(added);
             ctx.metrics.duplicates_skipped.inc_by(duplicates);

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use crate::harness::{eventually, free_port, Cluster, RedisServer, Replica, WAIT};
+use crate::harness::{eventually, free_port, Cluster, Replica, WAIT};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn start_gets_exactly_one_welcome_with_three_replicas() {
@@ -17,7 +17,12 @@ async fn start_gets_exactly_one_welcome_with_three_replicas() {
     assert!(help.text().unwrap_or("").contains("/start"));
     // Per-chat order: the /help answer came after the /start one was handled,
     // so a duplicate welcome from another replica would be here by now.
-    assert_eq!(alice.count_text("Welcome to anonchat"), 1, "{:?}", alice.received());
+    assert_eq!(
+        alice.count_text("Welcome to anonchat"),
+        1,
+        "{:?}",
+        alice.received()
+    );
     assert_eq!(
         alice.received().len(),
         2,
@@ -25,7 +30,10 @@ async fn start_gets_exactly_one_welcome_with_three_replicas() {
     );
     // The command menu was registered, in English and Russian.
     let commands = cluster.tg.my_commands();
-    assert!(commands.iter().any(|c| c.command == "start"), "{commands:?}");
+    assert!(
+        commands.iter().any(|c| c.command == "start"),
+        "{commands:?}"
+    );
     let set_calls = cluster.tg.calls_for("setMyCommands");
     assert!(set_calls
         .iter()
@@ -35,9 +43,7 @@ async fn start_gets_exactly_one_welcome_with_three_replicas() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn welcome_follows_the_users_language() {
     let cluster = Cluster::start(1).await;
-    let ivan = cluster.user_with(
-        anonchat::fake::TgUser::new(77_001, "Иван").with_language("ru"),
-    );
+    let ivan = cluster.user_with(anonchat::fake::TgUser::new(77_001, "Иван").with_language("ru"));
     ivan.command("/start");
     ivan.wait_text("Добро пожаловать").await;
 }
@@ -104,7 +110,10 @@ async fn missing_bot_token_exits_with_a_line_naming_it() {
     env.remove("BOT_TOKEN");
     let (ok, line) = exit_line(Replica::spawn("no-token", &env)).await;
     assert!(!ok);
-    assert!(line.contains("BOT_TOKEN") && line.contains("@BotFather"), "{line}");
+    assert!(
+        line.contains("BOT_TOKEN") && line.contains("@BotFather"),
+        "{line}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -150,7 +159,10 @@ async fn health_endpoints_and_redis_outage_recovery() {
     .await
     .expect("updates_handled never reached 1");
     assert!(metrics.contains("anonchat_poller_leader 1"), "{metrics}");
-    assert!(metrics.contains("anonchat_partitions_owned 16"), "{metrics}");
+    assert!(
+        metrics.contains("anonchat_partitions_owned 16"),
+        "{metrics}"
+    );
 
     // Redis goes away: the replica stays up and reports not ready.
     cluster.redis.kill();
@@ -158,7 +170,10 @@ async fn health_endpoints_and_redis_outage_recovery() {
         (cluster.replicas[0].http_get("/readyz").await.0 == 503).then_some(())
     })
     .await;
-    assert!(unready.is_some(), "readiness should fail while Redis is down");
+    assert!(
+        unready.is_some(),
+        "readiness should fail while Redis is down"
+    );
     assert!(cluster.replicas[0].is_running());
     assert_eq!(cluster.replicas[0].http_get("/healthz").await.0, 200);
 

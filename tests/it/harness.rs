@@ -200,8 +200,14 @@ impl Replica {
         let (tx, rx) = watch::channel(0u64);
         let tx = Arc::new(tx);
         for stream in [
-            child.stdout.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
-            child.stderr.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+            child
+                .stdout
+                .take()
+                .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+            child
+                .stderr
+                .take()
+                .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
         ]
         .into_iter()
         .flatten()
@@ -267,12 +273,20 @@ impl Replica {
         let line = self
             .wait_log(WAIT, |l| l.contains("http listening"))
             .await
-            .unwrap_or_else(|| panic!("{} never listened; logs:\n{}", self.name, self.logs().join("\n")));
+            .unwrap_or_else(|| {
+                panic!(
+                    "{} never listened; logs:\n{}",
+                    self.name,
+                    self.logs().join("\n")
+                )
+            });
         let v: Value = serde_json::from_str(&line).expect("json log line");
         self.http_addr = v["addr"].as_str().and_then(|a| a.parse().ok());
         self.wait_log(WAIT, |l| l.contains("replica running"))
             .await
-            .unwrap_or_else(|| panic!("{} never ran; logs:\n{}", self.name, self.logs().join("\n")));
+            .unwrap_or_else(|| {
+                panic!("{} never ran; logs:\n{}", self.name, self.logs().join("\n"))
+            });
     }
 
     /// Sends SIGTERM.
@@ -321,7 +335,9 @@ impl Replica {
 
     /// GET a path on the replica's HTTP endpoint: (status, body).
     pub async fn http_get(&self, path: &str) -> (u16, String) {
-        let addr = self.http_addr.expect("replica http address (call wait_running)");
+        let addr = self
+            .http_addr
+            .expect("replica http address (call wait_running)");
         let r = reqwest::get(format!("http://{addr}{path}"))
             .await
             .expect("replica http");
@@ -370,7 +386,9 @@ impl Cluster {
         n: usize,
         extra: &[(&str, &str)],
     ) -> Cluster {
-        let tg = FakeTelegram::start(fake).await.expect("start fake telegram");
+        let tg = FakeTelegram::start(fake)
+            .await
+            .expect("start fake telegram");
         let mut env = HashMap::new();
         let prefix = format!("t{}", NEXT_PREFIX.fetch_add(1, Ordering::Relaxed));
         for (k, v) in [
@@ -425,7 +443,10 @@ impl Cluster {
 
     /// A new simulated Telegram user with a unique id.
     pub fn user(&self, first_name: &str) -> User {
-        self.user_with(TgUser::new(NEXT_USER.fetch_add(1, Ordering::Relaxed), first_name))
+        self.user_with(TgUser::new(
+            NEXT_USER.fetch_add(1, Ordering::Relaxed),
+            first_name,
+        ))
     }
 
     pub fn user_with(&self, info: TgUser) -> User {
