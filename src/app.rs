@@ -20,18 +20,22 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use crate::bot::{self, texts, HandlerError};
+use crate::chat::ChatService;
 use crate::config::{IngestMode, Settings};
 use crate::http::{self, Health};
 use crate::metrics::Metrics;
 use crate::store::{Store, StoreError};
-use crate::{ingest, partitions};
+use crate::telegram::Outbound;
+use crate::{ingest, partitions, timers};
 
 /// Everything a running replica shares between its parts.
 pub struct Context {
     pub settings: Settings,
     pub store: Store,
-    pub metrics: Metrics,
+    pub metrics: Arc<Metrics>,
     pub bot: Bot,
+    pub out: Outbound,
+    pub chat: ChatService,
     pub me: Me,
     pub health: Health,
     pub handler: UpdateHandler<HandlerError>,
@@ -98,12 +102,14 @@ impl Application {
                     addr: settings.http_addr,
                     cause: e.to_string(),
                 })?;
-        let metrics = Metrics::new();
+        let metrics = Arc::new(Metrics::new());
         metrics.redis_up.set(1);
         let health = Health::default();
         health.set_redis_up(true);
         let ctx = Arc::new(Context {
             handler_slots: Semaphore::new(settings.worker_concurrency),
+            out: Outbound::new(bot.clone(), metrics.clone()),
+            chat: ChatService::new(store.clone(), &settings),
             settings,
             store,
             metrics,
@@ -156,6 +162,7 @@ impl Application {
             IngestMode::Webhook => None,
         };
         let owners = tokio::spawn(partitions::run(ctx.clone(), shutdown.clone()));
+        let sweeper = tokio::spawn(timers::run(ctx.clone(), shutdown.clone()));
         tracing::info!("replica running");
 
         shutdown.cancelled().await;
@@ -167,6 +174,7 @@ impl Application {
                 let _ = p.await;
             }
             let _ = owners.await;
+            let _ = sweeper.await;
         };
         if tokio::time::timeout(ctx.settings.shutdown_grace, finish)
             .await

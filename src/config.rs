@@ -65,6 +65,10 @@ pub struct Settings {
     pub handler_max_attempts: u32,
     pub stream_maxlen: u64,
     pub telegram_timeout: Duration,
+    pub search_timeout: Duration,
+    pub chat_idle_timeout: Duration,
+    pub rejoin_cooldown: Duration,
+    pub album_window: Duration,
 }
 
 /// Every variable: name, default (None = required or optional without default),
@@ -177,6 +181,26 @@ pub const VARIABLES: &[(&str, Option<&str>, &str)] = &[
         Some("15"),
         "Timeout of one Bot API call (other than long polling)",
     ),
+    (
+        "SEARCH_TIMEOUT",
+        Some("10m"),
+        "A search with no match ends after this (seconds, or 30s / 10m / 1h)",
+    ),
+    (
+        "CHAT_IDLE_TIMEOUT",
+        Some("1h"),
+        "A chat with no messages ends after this (seconds, or 30s / 10m / 1h)",
+    ),
+    (
+        "REJOIN_COOLDOWN_SECS",
+        Some("60"),
+        "Two users who just left each other are not matched again for this long",
+    ),
+    (
+        "ALBUM_WINDOW_MS",
+        Some("800"),
+        "How long the parts of an album are gathered before relaying them together",
+    ),
 ];
 
 impl Settings {
@@ -260,9 +284,9 @@ impl Raw {
             .ok_or_else(|| ConfigError(format!("{name} must not be empty")))
     }
 
-    fn number<T: std::str::FromStr>(&self, name: &str, min: T, max: T) -> Result<T, ConfigError>
+    fn number<T>(&self, name: &str, min: T, max: T) -> Result<T, ConfigError>
     where
-        T: PartialOrd + std::fmt::Display + Copy,
+        T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
     {
         let text = self.string(name)?;
         let value: T = text
@@ -274,6 +298,36 @@ impl Raw {
             )));
         }
         Ok(value)
+    }
+
+    /// A duration as whole seconds (`90`) or with a unit (`30s`, `10m`, `1h`).
+    fn duration(&self, name: &str) -> Result<Duration, ConfigError> {
+        let text = self.string(name)?;
+        let (digits, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+            Some(i) => text.split_at(i),
+            None => (text.as_str(), "s"),
+        };
+        let n: u64 = digits.parse().map_err(|_| {
+            ConfigError(format!(
+                "{name} must be seconds or a duration like 30s, 10m, 1h; got {text:?}"
+            ))
+        })?;
+        let secs = match unit.trim() {
+            "s" => n,
+            "m" => n * 60,
+            "h" => n * 3600,
+            _ => {
+                return Err(ConfigError(format!(
+                    "{name} must be seconds or a duration like 30s, 10m, 1h; got {text:?}"
+                )))
+            }
+        };
+        if secs == 0 || secs > 7 * 86_400 {
+            return Err(ConfigError(format!(
+                "{name} must be between 1 second and 7 days, got {text:?}"
+            )));
+        }
+        Ok(Duration::from_secs(secs))
     }
 
     fn validate(self) -> Result<Settings, ConfigError> {
@@ -426,6 +480,10 @@ impl Raw {
             handler_max_attempts: self.number("HANDLER_MAX_ATTEMPTS", 1, 100)?,
             stream_maxlen: self.number("STREAM_MAXLEN", 1000, 100_000_000)?,
             telegram_timeout: Duration::from_secs(self.number("TELEGRAM_TIMEOUT_SECS", 1, 300)?),
+            search_timeout: self.duration("SEARCH_TIMEOUT")?,
+            chat_idle_timeout: self.duration("CHAT_IDLE_TIMEOUT")?,
+            rejoin_cooldown: Duration::from_secs(self.number("REJOIN_COOLDOWN_SECS", 0, 86_400)?),
+            album_window: Duration::from_millis(self.number("ALBUM_WINDOW_MS", 50, 10_000)?),
         })
     }
 }
@@ -482,6 +540,30 @@ mod tests {
         assert!(!debug.contains("VERYSECRET"), "{debug}");
         assert!(!debug.contains("hunter2"), "{debug}");
         assert!(!s.redis_url_redacted().contains("hunter2"));
+    }
+
+    #[test]
+    fn durations_take_seconds_or_units() {
+        let s = Settings::load_from(
+            None,
+            &env(&[
+                ("BOT_TOKEN", "1:a"),
+                ("SEARCH_TIMEOUT", "90"),
+                ("CHAT_IDLE_TIMEOUT", "2h"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.search_timeout, Duration::from_secs(90));
+        assert_eq!(s.chat_idle_timeout, Duration::from_secs(7200));
+        let d = Settings::load_from(None, &env(&[("BOT_TOKEN", "1:a")])).unwrap();
+        assert_eq!(d.search_timeout, Duration::from_secs(600));
+        let err = Settings::load_from(
+            None,
+            &env(&[("BOT_TOKEN", "1:a"), ("SEARCH_TIMEOUT", "soon")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("SEARCH_TIMEOUT"), "{err}");
     }
 
     #[test]

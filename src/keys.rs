@@ -5,6 +5,9 @@
 //! The list of keys, their types, writers and lifetimes is in `docs/redis.md`;
 //! keep the two in step.
 
+/// Message ids per message-map hash (small hashes stay compact listpacks).
+pub const MAP_BUCKET: i32 = 64;
+
 /// Consumer group name used on every partition stream.
 pub const GROUP: &str = "workers";
 
@@ -69,6 +72,55 @@ impl Keys {
     /// Sorted set replica id -> last heartbeat (ms): the live replicas.
     pub fn replicas(&self) -> String {
         format!("{}replicas", self.base)
+    }
+
+    /// Hash per user: `st` (idle|search|chat), `p` partner id, `lang` language
+    /// replies use, `lo` language chosen with /language, `sl` same-language
+    /// matching (1), `pr` protect my messages (1). EXPIRE 30 days after the last change.
+    pub fn user(&self, id: i64) -> String {
+        format!("{}u:{id}", self.base)
+    }
+
+    /// Sorted set user id -> enqueue time (ms): who is searching, oldest first.
+    pub fn queue(&self) -> String {
+        format!("{}queue", self.base)
+    }
+
+    /// Sorted set user id -> deadline (ms): searches that time out.
+    pub fn search_timers(&self) -> String {
+        format!("{}t:search", self.base)
+    }
+
+    /// Sorted set "lo:hi" pair -> deadline (ms): chats that end when idle.
+    pub fn idle_timers(&self) -> String {
+        format!("{}t:idle", self.base)
+    }
+
+    /// Sorted set "chat:group" -> flush time (ms): albums being gathered.
+    pub fn album_timers(&self) -> String {
+        format!("{}t:album", self.base)
+    }
+
+    /// List of message ids of one album being gathered (PX 60 s).
+    pub fn album(&self, chat: i64, group: &str) -> String {
+        format!("{}album:{chat}:{group}", self.base)
+    }
+
+    /// Set of user ids that `id` blocked (written by reports; checked by matching).
+    pub fn blocks(&self, id: i64) -> String {
+        format!("{}blk:{id}", self.base)
+    }
+
+    /// Marker "these two just left each other" (EX REJOIN_COOLDOWN_SECS), ids ordered.
+    pub fn left(&self, a: i64, b: i64) -> String {
+        let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+        format!("{}left:{lo}:{hi}", self.base)
+    }
+
+    /// Hash of one chat's message-id map bucket: message id -> "chat:message"
+    /// of its counterpart (64 ids per bucket, EXPIRE 48 h).
+    pub fn message_map(&self, chat: i64, message_id: i32) -> String {
+        format!("{}mm:{chat}:{}", self.base, message_id / MAP_BUCKET)
     }
 
     /// String: the partition count this deployment was created with.

@@ -15,7 +15,12 @@
 //! - [`partitions`]: which replica owns which stream partition, and rebalancing.
 //! - [`worker`]: consumes owned partitions; per-chat order, cross-chat concurrency,
 //!   acknowledge after handling.
-//! - [`bot`]: the teloxide handler tree; thin handlers that call services.
+//! - [`bot`]: the teloxide handler tree; thin handlers that call services;
+//!   texts and keyboards from the locale files.
+//! - [`chat`]: the chat service: matching, leaving, routing, message maps,
+//!   timers, albums; every change one Lua script.
+//! - [`telegram`]: every outbound Bot API call, counted, classified, retried.
+//! - [`timers`]: fires search/idle timeouts and album flushes, once, from any replica.
 //! - [`http`]: `/healthz`, `/readyz`, `/metrics` and the webhook endpoint.
 //! - [`metrics`]: Prometheus counters and gauges.
 //! - [`fake`]: a faithful fake Telegram Bot API for tests, benchmarks and trials.
@@ -24,6 +29,7 @@ rust_i18n::i18n!("locales", fallback = "en");
 
 pub mod app;
 pub mod bot;
+pub mod chat;
 pub mod cli;
 pub mod config;
 pub mod fake;
@@ -34,5 +40,7 @@ pub mod lease;
 pub mod metrics;
 pub mod partitions;
 pub mod store;
+pub mod telegram;
 pub mod telemetry;
+pub mod timers;
 pub mod worker;

@@ -70,10 +70,10 @@ pub async fn run(ctx: Arc<Context>, shutdown: CancellationToken) {
         }
         // New partitions: start workers.
         for &p in &outcome.owned {
-            if !running.contains_key(&p) {
+            if let std::collections::hash_map::Entry::Vacant(slot) = running.entry(p) {
                 let stop = CancellationToken::new();
                 let join = tokio::spawn(worker::run_partition(ctx.clone(), p, stop.clone()));
-                running.insert(p, Running { stop, join });
+                slot.insert(Running { stop, join });
             }
         }
         // Over our share: hand the highest partitions back.

@@ -425,7 +425,7 @@ impl Store {
             }
             cursor = reply.next_stream_id;
         }
-        out.sort_by(|a, b| stream_id_key(&a.id).cmp(&stream_id_key(&b.id)));
+        out.sort_by_key(|a| stream_id_key(&a.id));
         Ok(out)
     }
 
@@ -476,7 +476,7 @@ impl Store {
     /// reports how many entries remain (the partition's lag).
     pub async fn trim(&self, partition: u32, min_id: &str) -> RedisResult<u64> {
         let stream = self.keys.stream(partition);
-        let (_, len): ((), u64) = redis::pipe()
+        let (len,): (u64,) = redis::pipe()
             .cmd("XTRIM")
             .arg(&stream)
             .arg("MINID")
@@ -484,9 +484,8 @@ impl Store {
             .ignore()
             .cmd("XLEN")
             .arg(&stream)
-            .query_async::<((), u64)>(&mut self.conn())
-            .await
-            .map(|((), len)| ((), len))?;
+            .query_async(&mut self.conn())
+            .await?;
         Ok(len.saturating_sub(1))
     }
 }

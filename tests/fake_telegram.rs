@@ -680,6 +680,18 @@ async fn edit_message_text_and_not_modified() {
     )
     .await;
     assert_eq!(fake.received(a.id)[0].reactions.len(), 1);
+    ok(&fake, "setMessageReaction", json!({"chat_id": a.id, "message_id": m.message_id, "reaction": [{"type": "emoji", "emoji": "❤"}]})).await;
+    assert_eq!(
+        fake.bot_reaction(a.id, m.message_id),
+        Some(vec![json!({"type": "emoji", "emoji": "❤"})])
+    );
+    let (_, desc) = err(
+        &fake,
+        "setMessageReaction",
+        json!({"chat_id": a.id, "message_id": 77, "reaction": []}),
+    )
+    .await;
+    assert_eq!(desc, "Bad Request: message to react not found");
     ok(
         &fake,
         "deleteMessage",

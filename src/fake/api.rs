@@ -430,8 +430,9 @@ impl State {
                         return Err(ApiError::bad("REACTION_INVALID"));
                     }
                 }
-                if self.message(chat_id, message_id).is_none() {
-                    return Err(ApiError::bad("message to react not found"));
+                match self.message_mut(chat_id, message_id) {
+                    Some(m) => m.bot_reaction = reaction.clone(),
+                    None => return Err(ApiError::bad("message to react not found")),
                 }
                 if let Some(r) = self.received_mut(chat_id, message_id) {
                     r.reactions.push(json!(reaction));

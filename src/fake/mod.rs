@@ -575,6 +575,13 @@ impl FakeTelegram {
     pub fn webhook_info(&self) -> Value {
         self.shared().lock().webhook_info()
     }
+    /// The bot's current reaction (the `reaction` array of its last
+    /// setMessageReaction) on any message of the chat, user's or bot's.
+    pub fn bot_reaction(&self, chat_id: i64, message_id: i32) -> Option<Vec<Value>> {
+        let st = self.shared().lock();
+        st.message(chat_id, message_id)
+            .map(|m| m.bot_reaction.clone())
+    }
     /// Parameters of every answerCallbackQuery, oldest first.
     pub fn callback_answers(&self) -> Vec<Value> {
         self.shared().lock().callback_answers.clone()

@@ -79,6 +79,8 @@ pub(crate) struct StoredMessage {
     pub update: Option<(i64, Instant)>,
     /// The user's current reaction on this message (for old_reaction in updates).
     pub user_reaction: Vec<Value>,
+    /// The bot's current reaction (setMessageReaction) on this message.
+    pub bot_reaction: Vec<Value>,
 }
 
 pub(crate) struct ChatState {
@@ -395,6 +397,7 @@ impl State {
                 from_bot: true,
                 update: None,
                 user_reaction: Vec::new(),
+                bot_reaction: Vec::new(),
             },
         );
         let received = Received {
@@ -600,6 +603,7 @@ impl State {
                 from_bot: false,
                 update: Some((update_id, Instant::now())),
                 user_reaction: Vec::new(),
+                bot_reaction: Vec::new(),
             },
         );
         Sent {

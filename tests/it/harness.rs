@@ -449,6 +449,19 @@ impl Cluster {
         ))
     }
 
+    /// A new simulated user whose Telegram client language is `language_code`.
+    pub fn user_in(&self, first_name: &str, language_code: &str) -> User {
+        self.user_with(
+            TgUser::new(NEXT_USER.fetch_add(1, Ordering::Relaxed), first_name)
+                .with_language(language_code),
+        )
+    }
+
+    /// Key builder for this cluster's `KEY_PREFIX`.
+    pub fn keys(&self) -> anonchat::keys::Keys {
+        anonchat::keys::Keys::new(&self.env["KEY_PREFIX"])
+    }
+
     pub fn user_with(&self, info: TgUser) -> User {
         self.tg.register_user(&info);
         User {
@@ -550,5 +563,24 @@ where
             return None;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Like [`eventually`], checking every `every` (for checks too costly to run
+/// every 20 ms, e.g. thousands of Redis reads).
+pub async fn poll_until<T, F, Fut>(timeout: Duration, every: Duration, mut check: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check().await {
+            return Some(v);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(every).await;
     }
 }

@@ -2,6 +2,7 @@
 //! One test binary so the binary under test is built once and tests run in
 //! parallel threads.
 
+mod chat;
 mod foundation;
 mod harness;
 mod pipeline;

@@ -425,3 +425,27 @@ async fn changing_partitions_on_a_live_deployment_is_refused_until_drained() {
         .unwrap();
     store.check_partitions(8).await.expect("drained: allowed");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handled_entries_are_trimmed_from_the_streams() {
+    let cluster = Cluster::start(1).await;
+    let users: Vec<User> = (0..40).map(|i| cluster.user(&format!("t{i}"))).collect();
+    let sent = produce(users, 5, Duration::from_millis(10)).await;
+    check_all_handled_in_order(&cluster, &sent, Duration::from_secs(30)).await;
+    // Each partition keeps at most its last handled entry.
+    let trimmed = eventually(WAIT, || async {
+        let mut conn = cluster.redis.conn().await;
+        let mut total = 0u64;
+        for p in 0..16 {
+            let key = format!("{}:v1:in:{p}", cluster.env["KEY_PREFIX"]);
+            total += redis::cmd("XLEN")
+                .arg(key)
+                .query_async::<u64>(&mut conn)
+                .await
+                .unwrap_or(u64::MAX / 32);
+        }
+        (total <= 16).then_some(total)
+    })
+    .await;
+    assert!(trimmed.is_some(), "streams still hold handled entries");
+}
