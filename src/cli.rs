@@ -202,4 +202,12 @@ mod tests {
             "regenerate with: cargo run -- env-example > .env.example"
         );
     }
+
+    #[test]
+    fn readme_documents_every_variable() {
+        let readme = include_str!("../README.md");
+        for (name, _, _) in crate::config::VARIABLES {
+            assert!(readme.contains(&format!("| `{name}` |")), "README lacks {name}");
+        }
+    }
 }

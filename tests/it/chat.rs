@@ -1011,7 +1011,8 @@ async fn a_message_racing_stop_never_reaches_anyone_else() {
     })
     .await;
 
-    // Bob's Stop and Alice's text at the same moment, in both orders.
+    // Bob's Stop and Alice's text at the same moment, in both orders; Bob
+    // searches again at once, so a stale route would land in a new chat.
     let mut racing = Vec::new();
     for (i, (a, b)) in pairs.iter().enumerate() {
         let s = if i % 2 == 0 {
@@ -1022,19 +1023,39 @@ async fn a_message_racing_stop_never_reaches_anyone_else() {
             b.send_text(&en("btn_stop"));
             s
         };
+        b.command("/search");
         racing.push(s);
     }
     for (a, b) in &pairs {
         wait_says(b, "you_left").await;
         wait_says(a, "partner_left").await;
-        barrier(a, EN).await;
     }
-
     let everyone: Vec<&User> = pairs
         .iter()
         .flat_map(|(a, b)| [a, b])
         .chain([&carol])
         .collect();
+    for u in &everyone {
+        barrier(u, EN).await;
+    }
+
+    // Eight Bobs and Carol searched: four new pairs, one left waiting.
+    let searchers: Vec<i64> = pairs
+        .iter()
+        .map(|(_, b)| b.id())
+        .chain([carol.id()])
+        .collect();
+    let states = db.states(&searchers).await;
+    assert_eq!(
+        states.iter().filter(|s| s.0 == "chat").count(),
+        8,
+        "{states:?}"
+    );
+    assert_eq!(db.queue().await.len(), 1);
+    for (a, _) in &pairs {
+        db.assert_state(a, "idle", None).await;
+    }
+
     for ((a, b), s) in pairs.iter().zip(&racing) {
         for u in &everyone {
             let copies = u
@@ -1056,11 +1077,6 @@ async fn a_message_racing_stop_never_reaches_anyone_else() {
         "Carol got someone's message: {:#?}",
         summary(&carol)
     );
-    db.assert_state(&carol, "search", None).await;
-    for (a, b) in &pairs {
-        db.assert_state(a, "idle", None).await;
-        db.assert_state(b, "idle", None).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
