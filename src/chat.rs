@@ -17,6 +17,8 @@ use crate::store::Store;
 
 /// Message-id maps live this long (replies and edits work for about 48 h).
 pub const MAP_TTL_SECS: u64 = 48 * 3600;
+const MAP_STORE: &str = include_str!("scripts/map_store.lua");
+
 /// User hashes expire this long after their last change.
 pub const USER_TTL_SECS: u64 = 30 * 86_400;
 /// Queue entries looked at per search (stale entries are dropped on the way).
@@ -129,7 +131,6 @@ struct Scripts {
     search: Script,
     leave: Script,
     route: Script,
-    map_store: Script,
     album_add: Script,
     album_done: Script,
     timers_due: Script,
@@ -177,7 +178,6 @@ impl ChatService {
                 search: Script::new(include_str!("scripts/search.lua")),
                 leave: Script::new(include_str!("scripts/leave.lua")),
                 route: Script::new(include_str!("scripts/route.lua")),
-                map_store: Script::new(include_str!("scripts/map_store.lua")),
                 album_add: Script::new(include_str!("scripts/album_add.lua")),
                 album_done: Script::new(include_str!("scripts/album_done.lua")),
                 timers_due: Script::new(include_str!("scripts/timers_due.lua")),
@@ -299,18 +299,24 @@ impl ChatService {
     }
 
     /// Remembers `(chat_a, msg_a) <-> (chat_b, msg_b)` for each pair given.
-    pub async fn remember(&self, pairs: &[(i64, i32, i64, i32)]) -> RedisResult<()> {
+    /// Inside a worker this rides along with the update's acknowledgement
+    /// (one round trip for both); elsewhere it runs at once.
+    pub async fn remember(
+        &self,
+        ctx: &crate::app::Context,
+        pairs: &[(i64, i32, i64, i32)],
+    ) -> RedisResult<()> {
         if pairs.is_empty() {
             return Ok(());
         }
-        let mut inv = self.scripts.map_store.prepare_invoke();
-        inv.arg(self.base()).arg(MAP_TTL_SECS);
+        // EVAL with the source (not EVALSHA): it can sit in a pipeline and
+        // survives a Redis restart that empties the script cache.
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(MAP_STORE).arg(0).arg(self.base()).arg(MAP_TTL_SECS);
         for (ca, ma, cb, mb) in pairs {
-            inv.arg(ca).arg(ma).arg(cb).arg(mb);
+            cmd.arg(ca).arg(ma).arg(cb).arg(mb);
         }
-        inv.invoke_async::<i64>(&mut self.store.conn())
-            .await
-            .map(|_| ())
+        crate::worker::defer_or_run(ctx, cmd).await
     }
 
     /// Adds an album part; `Some(lang)` when the user is not chatting.

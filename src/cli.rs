@@ -207,7 +207,10 @@ mod tests {
     fn readme_documents_every_variable() {
         let readme = include_str!("../README.md");
         for (name, _, _) in crate::config::VARIABLES {
-            assert!(readme.contains(&format!("| `{name}` |")), "README lacks {name}");
+            assert!(
+                readme.contains(&format!("| `{name}` |")),
+                "README lacks {name}"
+            );
         }
     }
 }

@@ -472,6 +472,29 @@ impl Store {
             .await
     }
 
+    /// Acknowledges one handled entry together with the writes its handler
+    /// deferred, in one round trip.
+    pub async fn ack_with(
+        &self,
+        partition: u32,
+        id: &str,
+        deferred: &[redis::Cmd],
+    ) -> RedisResult<()> {
+        if deferred.is_empty() {
+            return self.ack(partition, id).await;
+        }
+        let mut pipe = redis::pipe();
+        for cmd in deferred {
+            pipe.add_command(cmd.clone()).ignore();
+        }
+        pipe.cmd("XACK")
+            .arg(self.keys.stream(partition))
+            .arg(GROUP)
+            .arg(id)
+            .ignore();
+        pipe.query_async::<()>(&mut self.conn()).await
+    }
+
     /// Drops entries older than `min_id` (all handled and acknowledged), and
     /// reports how many entries remain (the partition's lag).
     pub async fn trim(&self, partition: u32, min_id: &str) -> RedisResult<u64> {
@@ -505,7 +528,7 @@ fn entry_from(id: &StreamId) -> Entry {
 }
 
 /// Orders stream ids numerically (`ms-seq`).
-fn stream_id_key(id: &str) -> (u64, u64) {
+pub fn stream_id_key(id: &str) -> (u64, u64) {
     let mut it = id.split('-');
     let ms = it.next().and_then(|s| s.parse().ok()).unwrap_or(0);
     let seq = it.next().and_then(|s| s.parse().ok()).unwrap_or(0);

@@ -1,42 +1,108 @@
 //! Partition workers: turn stream entries into handled updates.
 //!
-//! One task per owned partition. On start it adopts every entry a previous
-//! owner left pending (`XAUTOCLAIM`) and handles those first, then reads new
-//! entries with a blocking `XREADGROUP` on its own connection. Each batch is
-//! split by chat: one chat's updates run strictly one after another in stream
-//! order, different chats run concurrently (bounded by `WORKER_CONCURRENCY`
-//! across the replica). Every entry is acknowledged right after its handler
-//! finished, so a crash re-delivers only what was in flight. A failing update
-//! is retried a bounded number of times, then acknowledged and counted as
-//! poison; an entry that is not a valid update is logged and acknowledged.
-//! After each batch the stream is trimmed up to the batch, which keeps Redis
-//! memory bounded by the backlog.
+//! One worker per owned partition, in two tasks:
+//!
+//! - the *reader* adopts every entry a previous owner left pending
+//!   (`XAUTOCLAIM`), then reads new entries with a blocking `XREADGROUP` on its
+//!   own connection, and hands them over through a bounded channel (so a slow
+//!   partition leaves its backlog in Redis, not in memory);
+//! - the *dispatcher* keeps one queue per chat: a chat's updates run strictly
+//!   one after another in stream order, different chats run concurrently
+//!   (bounded by `WORKER_CONCURRENCY` across the replica). There is no batch
+//!   barrier, so a chat waiting on Telegram (a 429 freeze) never holds up the
+//!   other chats of its partition.
+//!
+//! Every entry is acknowledged right after its handler finished, in the same
+//! Redis round trip as the writes the handler deferred (message maps), so a
+//! crash re-delivers only what was in flight. A failing update is retried a
+//! bounded number of times, then acknowledged and counted as poison; an entry
+//! that is not a valid update is logged and acknowledged. The stream is
+//! trimmed up to the oldest unfinished entry, which keeps Redis memory bounded
+//! by the backlog.
 
-use std::collections::HashMap;
+use std::cell::RefCell;
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::FutureExt;
 use redis::aio::MultiplexedConnection;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::Context;
-use crate::store::Entry;
+use crate::store::{stream_id_key, Entry};
 
 /// How long one blocking read waits for new entries.
 const BLOCK: Duration = Duration::from_millis(1000);
-/// Entries read per batch.
+/// Entries read at once.
 const BATCH: usize = 200;
+/// Entries a partition holds in memory (read but not yet handled).
+const BUFFER: usize = 512;
+/// Trim the stream after this many handled entries (or on idle).
+const TRIM_EVERY: u32 = 100;
+
+tokio::task_local! {
+    /// Redis commands a handler wants run together with its acknowledgement.
+    static DEFERRED: RefCell<Vec<redis::Cmd>>;
+}
+
+/// Runs `cmd` together with the acknowledgement of the update being handled,
+/// saving a round trip; outside a worker (timers) it runs now.
+pub async fn defer_or_run(ctx: &Context, cmd: redis::Cmd) -> redis::RedisResult<()> {
+    let mut cmd = Some(cmd);
+    let _ = DEFERRED.try_with(|d| {
+        if let Some(c) = cmd.take() {
+            d.borrow_mut().push(c);
+        }
+    });
+    match cmd {
+        None => Ok(()),
+        Some(c) => c.query_async::<()>(&mut ctx.store.conn()).await,
+    }
+}
 
 /// Consumes partition `p` until `stop` fires, then releases its lease.
 pub async fn run_partition(ctx: Arc<Context>, p: u32, stop: CancellationToken) {
     tracing::info!(partition = p, "partition acquired");
+    let (tx, rx) = mpsc::channel::<Entry>(BUFFER);
+    let reader_stop = stop.child_token();
+    let reader = tokio::spawn(read_loop(ctx.clone(), p, tx, reader_stop.clone()));
+    dispatch(&ctx, p, rx, &stop).await;
+    reader_stop.cancel();
+    let _ = reader.await;
+    ctx.metrics
+        .stream_lag
+        .remove(&crate::metrics::PartitionLabel { partition: p });
+    match ctx
+        .store
+        .release_partition(&ctx.settings.replica_id, p)
+        .await
+    {
+        Ok(_) => tracing::info!(partition = p, "partition released"),
+        Err(e) => {
+            tracing::warn!(partition = p, error = %e, "could not release partition; it will expire")
+        }
+    }
+}
+
+async fn read_loop(ctx: Arc<Context>, p: u32, tx: mpsc::Sender<Entry>, stop: CancellationToken) {
     let me = ctx.settings.replica_id.clone();
     let mut conn: Option<MultiplexedConnection> = None;
     let mut adopted = false;
     let mut backoff = Duration::from_millis(100);
     while !stop.is_cancelled() {
+        // Wait for room first: entries read are pending for us until handled.
+        let permit = tokio::select! {
+            _ = stop.cancelled() => return,
+            p = tx.reserve_many(BATCH.min(BUFFER)) => match p {
+                Ok(p) => p,
+                Err(_) => return,
+            },
+        };
+        drop(permit);
         let c = match conn.as_mut() {
             Some(c) => c,
             None => match ctx.store.blocking_connection(BLOCK).await {
@@ -65,16 +131,9 @@ pub async fn run_partition(ctx: Arc<Context>, p: u32, stop: CancellationToken) {
                     );
                 }
                 adopted = true;
-                if let Some(last) = entries.last().map(|e| e.id.clone()) {
-                    handle_batch(&ctx, p, entries).await;
-                    match ctx.store.trim(p, &last).await {
-                        Ok(lag) => {
-                            ctx.metrics
-                                .stream_lag
-                                .get_or_create(&crate::metrics::PartitionLabel { partition: p })
-                                .set(lag as i64);
-                        }
-                        Err(e) => tracing::debug!(partition = p, error = %e, "trim failed"),
+                for e in entries {
+                    if tx.send(e).await.is_err() {
+                        return;
                     }
                 }
             }
@@ -91,15 +150,6 @@ pub async fn run_partition(ctx: Arc<Context>, p: u32, stop: CancellationToken) {
             }
         }
     }
-    ctx.metrics
-        .stream_lag
-        .remove(&crate::metrics::PartitionLabel { partition: p });
-    match ctx.store.release_partition(&me, p).await {
-        Ok(_) => tracing::info!(partition = p, "partition released"),
-        Err(e) => {
-            tracing::warn!(partition = p, error = %e, "could not release partition; it will expire")
-        }
-    }
 }
 
 async fn sleep_or_stop(stop: &CancellationToken, d: Duration) {
@@ -109,26 +159,104 @@ async fn sleep_or_stop(stop: &CancellationToken, d: Duration) {
     }
 }
 
-/// Handles one batch: per chat in order, chats concurrently.
-async fn handle_batch(ctx: &Arc<Context>, p: u32, entries: Vec<Entry>) {
-    let mut order: Vec<i64> = Vec::new();
-    let mut by_chat: HashMap<i64, Vec<Entry>> = HashMap::new();
-    for e in entries {
-        by_chat
-            .entry(e.chat)
-            .or_insert_with(|| {
-                order.push(e.chat);
-                Vec::new()
-            })
-            .push(e);
-    }
-    let chats = order.into_iter().filter_map(|chat| by_chat.remove(&chat));
-    futures::future::join_all(chats.map(|list| async move {
-        for entry in list {
-            handle_entry(ctx, p, entry).await;
+/// Per-chat queues over one partition's entries.
+async fn dispatch(
+    ctx: &Arc<Context>,
+    p: u32,
+    mut rx: mpsc::Receiver<Entry>,
+    stop: &CancellationToken,
+) {
+    let mut waiting: HashMap<i64, VecDeque<Entry>> = HashMap::new();
+    let mut running: JoinSet<(i64, String)> = JoinSet::new();
+    let mut active: HashMap<i64, ()> = HashMap::new();
+    // Ids received and not yet finished, for trimming.
+    let mut unfinished: BTreeSet<(u64, u64)> = BTreeSet::new();
+    // The newest id received: with nothing unfinished, everything up to it is done.
+    let mut newest: Option<String> = None;
+    let mut since_trim = 0u32;
+    let mut receiving = true;
+    loop {
+        if stop.is_cancelled() && receiving {
+            // Stop taking work; what is buffered stays pending for the next owner.
+            receiving = false;
+            rx.close();
+            waiting.clear();
         }
-    }))
-    .await;
+        if !receiving && running.is_empty() {
+            break;
+        }
+        tokio::select! {
+            _ = stop.cancelled(), if receiving => {}
+            entry = rx.recv(), if receiving => {
+                let Some(entry) = entry else {
+                    receiving = false;
+                    continue;
+                };
+                unfinished.insert(stream_id_key(&entry.id));
+                newest = Some(entry.id.clone());
+                let chat = entry.chat;
+                if let std::collections::hash_map::Entry::Vacant(slot) = active.entry(chat) {
+                    slot.insert(());
+                    running.spawn(run_chat(ctx.clone(), p, chat, entry));
+                } else {
+                    waiting.entry(chat).or_default().push_back(entry);
+                }
+            }
+            done = running.join_next(), if !running.is_empty() => {
+                let (chat, id) = match done {
+                    Some(Ok(v)) => v,
+                    // The runner panicked outside the handler guard: its chat
+                    // is unknown; entries stay pending and are replayed by
+                    // the next owner of the partition.
+                    _ => continue,
+                };
+                unfinished.remove(&stream_id_key(&id));
+                since_trim += 1;
+                match waiting.get_mut(&chat).and_then(VecDeque::pop_front) {
+                    Some(next) => {
+                        running.spawn(run_chat(ctx.clone(), p, chat, next));
+                    }
+                    None => {
+                        waiting.remove(&chat);
+                        active.remove(&chat);
+                    }
+                }
+                if since_trim >= TRIM_EVERY || (running.is_empty() && rx.is_empty()) {
+                    since_trim = 0;
+                    trim(ctx, p, &unfinished, newest.as_deref()).await;
+                }
+            }
+        }
+    }
+    trim(ctx, p, &unfinished, newest.as_deref()).await;
+}
+
+/// Trims the stream below the oldest unfinished entry (or up to the newest
+/// received one when nothing is in flight) and records the lag.
+async fn trim(ctx: &Context, p: u32, unfinished: &BTreeSet<(u64, u64)>, newest: Option<&str>) {
+    let min_id = match unfinished.first() {
+        Some((ms, seq)) => format!("{ms}-{seq}"),
+        None => match newest {
+            Some(id) => id.to_string(),
+            None => return,
+        },
+    };
+    match ctx.store.trim(p, &min_id).await {
+        Ok(lag) => {
+            ctx.metrics
+                .stream_lag
+                .get_or_create(&crate::metrics::PartitionLabel { partition: p })
+                .set(lag as i64);
+        }
+        Err(e) => tracing::debug!(partition = p, error = %e, "trim failed"),
+    }
+}
+
+/// Handles one entry of `chat` and returns (chat, entry id) when done.
+async fn run_chat(ctx: Arc<Context>, p: u32, chat: i64, entry: Entry) -> (i64, String) {
+    let id = entry.id.clone();
+    handle_entry(&ctx, p, entry).await;
+    (chat, id)
 }
 
 async fn handle_entry(ctx: &Arc<Context>, p: u32, entry: Entry) {
@@ -138,6 +266,7 @@ async fn handle_entry(ctx: &Arc<Context>, p: u32, entry: Entry) {
     // so acquiring fails only if that invariant breaks; then run unbounded.
     let _permit = ctx.handler_slots.acquire().await.ok();
     let started = Instant::now();
+    let mut deferred = Vec::new();
     match serde_json::from_str::<teloxide::types::Update>(&entry.raw) {
         Err(e) => {
             ctx.metrics.malformed_updates.inc();
@@ -157,12 +286,20 @@ async fn handle_entry(ctx: &Arc<Context>, p: u32, entry: Entry) {
             let mut attempt = 0;
             loop {
                 attempt += 1;
-                let outcome = AssertUnwindSafe(crate::bot::handle(ctx.clone(), update.clone()))
-                    .catch_unwind()
-                    .await;
-                let err = match outcome {
-                    Ok(Ok(())) => break,
-                    Ok(Err(e)) => format!("{e:#}"),
+                let run = DEFERRED.scope(
+                    RefCell::new(Vec::new()),
+                    AssertUnwindSafe(async {
+                        let r = crate::bot::handle(ctx.clone(), update.clone()).await;
+                        (r, DEFERRED.with(|d| d.take()))
+                    })
+                    .catch_unwind(),
+                );
+                let err = match run.await {
+                    Ok((Ok(()), cmds)) => {
+                        deferred = cmds;
+                        break;
+                    }
+                    Ok((Err(e), _)) => format!("{e:#}"),
                     Err(_) => "handler panicked".to_string(),
                 };
                 ctx.metrics.handler_errors.inc();
@@ -182,10 +319,10 @@ async fn handle_entry(ctx: &Arc<Context>, p: u32, entry: Entry) {
     // Logged before the acknowledgement: a crash in between re-delivers the
     // entry, and tests count exactly those repeats.
     tracing::debug!(update_id, chat, partition = p, "update handled");
-    // Acknowledge; on a Redis error the entry stays pending and is handled
-    // again by whoever adopts the partition next (at-least-once).
+    // Acknowledge (with the deferred writes); on a Redis error the entry stays
+    // pending and is handled again by whoever adopts the partition next.
     for attempt in 0..3u64 {
-        match ctx.store.ack(p, &entry.id).await {
+        match ctx.store.ack_with(p, &entry.id, &deferred).await {
             Ok(()) => break,
             Err(e) => {
                 tracing::warn!(update_id, partition = p, error = %e, "ack failed");

@@ -251,7 +251,7 @@ pub async fn relay(ctx: Arc<Context>, msg: Message) -> HandlerResult {
         } => match ctx.out.copy(partner, user, msg.id.0, mapped, protect).await {
             Ok(copy) => {
                 ctx.chat
-                    .remember(&[(user, msg.id.0, partner, copy.0)])
+                    .remember(&ctx, &[(user, msg.id.0, partner, copy.0)])
                     .await?;
                 Ok(())
             }
@@ -456,7 +456,7 @@ pub async fn relay_album(ctx: &Context, user: i64, group: &str, ids: &[i32]) -> 
                     .zip(copies.iter())
                     .map(|(&m, c)| (user, m, partner, c.0))
                     .collect();
-                ctx.chat.remember(&pairs).await?;
+                ctx.chat.remember(ctx, &pairs).await?;
             }
             Err(SendError::Gone(_)) => {
                 let lang = tg_or_stored(ctx, user, Lang::En).await;

@@ -88,7 +88,10 @@ async fn expect_after(u: &User, key: &str, lang: Lang, act: impl FnOnce()) -> Re
 }
 
 /// (method, text, source) of everything in `u`'s chat, for failure messages.
-fn summary(u: &User) -> Vec<(String, Option<String>, Option<(i64, i32)>)> {
+/// One line of a chat summary: method, text, copied from.
+type Line = (String, Option<String>, Option<(i64, i32)>);
+
+fn summary(u: &User) -> Vec<Line> {
     u.received()
         .iter()
         .map(|r| (r.method.clone(), r.text().map(str::to_string), r.source))
@@ -1133,7 +1136,12 @@ async fn both_partners_pressing_next_together_never_double_pair() {
     let states = match settled {
         Some(s) => s,
         None => panic!(
-            "never settled: {:?}, queue {:?}",
+            "never settled into 4 new pairs + 1 waiting (old pairs {:?} barred): \
+             users {ids:?} are {:?}, queue {:?}",
+            pairs
+                .iter()
+                .map(|(a, b)| (a.id(), b.id()))
+                .collect::<Vec<_>>(),
             db.states(&ids).await,
             db.queue().await
         ),
