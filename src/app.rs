@@ -102,7 +102,7 @@ impl Application {
                     addr: settings.http_addr,
                     cause: e.to_string(),
                 })?;
-        let metrics = Arc::new(Metrics::new());
+        let metrics = Arc::new(Metrics::with_round_trips(store.round_trips()));
         metrics.redis_up.set(1);
         let health = Health::default();
         health.set_redis_up(true);

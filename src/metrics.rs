@@ -45,6 +45,7 @@ pub struct Metrics {
     pub handler_latency: Histogram,
     pub telegram_calls: Family<MethodLabel, Counter>,
     pub commands: Family<KindLabel, Counter>,
+    pub redis_round_trips: Counter,
 }
 
 impl Default for Metrics {
@@ -55,6 +56,11 @@ impl Default for Metrics {
 
 impl Metrics {
     pub fn new() -> Metrics {
+        Self::with_round_trips(Counter::default())
+    }
+
+    /// Metrics exporting the given round-trip counter (the store's).
+    pub fn with_round_trips(redis_round_trips: Counter) -> Metrics {
         let mut registry = Registry::with_prefix("anonchat");
         let m = Metrics {
             redis_up: Gauge::default(),
@@ -71,6 +77,7 @@ impl Metrics {
             handler_latency: Histogram::new(exponential_buckets(0.0005, 2.0, 16)),
             telegram_calls: Family::default(),
             commands: Family::default(),
+            redis_round_trips,
             registry: Registry::default(),
         };
         registry.register(
@@ -142,6 +149,11 @@ impl Metrics {
             "commands",
             "User commands handled, by kind",
             m.commands.clone(),
+        );
+        registry.register(
+            "redis_round_trips",
+            "Round trips to Redis (a pipeline or script call counts once)",
+            m.redis_round_trips.clone(),
         );
         Metrics { registry, ..m }
     }

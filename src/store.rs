@@ -12,6 +12,7 @@
 
 use std::time::{Duration, Instant};
 
+use prometheus_client::metrics::counter::Counter;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
 use redis::streams::{StreamAutoClaimReply, StreamId, StreamReadReply};
 use redis::{AsyncConnectionConfig, Client, RedisResult, Script};
@@ -97,11 +98,45 @@ pub struct Entry {
     pub raw: String,
 }
 
+/// A connection that counts its round trips (a pipeline or script call is
+/// one), so `/metrics` and the benchmark can report Redis round trips per
+/// relayed message.
+#[derive(Clone)]
+pub struct Counted<C> {
+    inner: C,
+    trips: Counter,
+}
+
+impl<C: redis::aio::ConnectionLike + Send> redis::aio::ConnectionLike for Counted<C> {
+    fn req_packed_command<'a>(
+        &'a mut self,
+        cmd: &'a redis::Cmd,
+    ) -> redis::RedisFuture<'a, redis::Value> {
+        self.trips.inc();
+        self.inner.req_packed_command(cmd)
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> redis::RedisFuture<'a, Vec<redis::Value>> {
+        self.trips.inc();
+        self.inner.req_packed_commands(pipeline, offset, count)
+    }
+
+    fn get_db(&self) -> i64 {
+        self.inner.get_db()
+    }
+}
+
 /// Shared handle to Redis; cheap to clone.
 #[derive(Clone)]
 pub struct Store {
     client: Client,
     conn: ConnectionManager,
+    trips: Counter,
     keys: Keys,
     scripts: std::sync::Arc<Scripts>,
     stream_maxlen: u64,
@@ -150,6 +185,7 @@ impl Store {
         Ok(Store {
             client,
             conn,
+            trips: Counter::default(),
             keys: Keys::new(&settings.key_prefix),
             scripts: std::sync::Arc::new(Scripts::load()),
             stream_maxlen: settings.stream_maxlen,
@@ -160,19 +196,35 @@ impl Store {
         &self.keys
     }
 
-    /// A clone of the shared multiplexed connection.
-    pub fn conn(&self) -> ConnectionManager {
-        self.conn.clone()
+    /// A clone of the shared multiplexed connection (counting round trips).
+    pub fn conn(&self) -> Counted<ConnectionManager> {
+        Counted {
+            inner: self.conn.clone(),
+            trips: self.trips.clone(),
+        }
+    }
+
+    /// Round trips to Redis made through this store so far.
+    pub fn round_trips(&self) -> Counter {
+        self.trips.clone()
     }
 
     /// A new dedicated connection for blocking reads.
-    pub async fn blocking_connection(&self, block: Duration) -> RedisResult<MultiplexedConnection> {
+    pub async fn blocking_connection(
+        &self,
+        block: Duration,
+    ) -> RedisResult<Counted<MultiplexedConnection>> {
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(2)))
             .set_response_timeout(Some(block + Duration::from_secs(3)));
-        self.client
+        let inner = self
+            .client
             .get_multiplexed_async_connection_with_config(&config)
-            .await
+            .await?;
+        Ok(Counted {
+            inner,
+            trips: self.trips.clone(),
+        })
     }
 
     pub async fn ping(&self) -> RedisResult<()> {
@@ -392,7 +444,7 @@ impl Store {
     /// adopts what a previous owner left unacknowledged) and returns them.
     pub async fn claim_pending(
         &self,
-        conn: &mut MultiplexedConnection,
+        conn: &mut Counted<MultiplexedConnection>,
         partition: u32,
         consumer: &str,
     ) -> RedisResult<Vec<Entry>> {
@@ -432,7 +484,7 @@ impl Store {
     /// Reads new entries for this consumer, blocking up to `block`.
     pub async fn read_new(
         &self,
-        conn: &mut MultiplexedConnection,
+        conn: &mut Counted<MultiplexedConnection>,
         partition: u32,
         consumer: &str,
         count: usize,

@@ -33,7 +33,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::Context;
-use crate::store::{stream_id_key, Entry};
+use crate::store::{stream_id_key, Counted, Entry};
 
 /// How long one blocking read waits for new entries.
 const BLOCK: Duration = Duration::from_millis(1000);
@@ -90,7 +90,7 @@ pub async fn run_partition(ctx: Arc<Context>, p: u32, stop: CancellationToken) {
 
 async fn read_loop(ctx: Arc<Context>, p: u32, tx: mpsc::Sender<Entry>, stop: CancellationToken) {
     let me = ctx.settings.replica_id.clone();
-    let mut conn: Option<MultiplexedConnection> = None;
+    let mut conn: Option<Counted<MultiplexedConnection>> = None;
     let mut adopted = false;
     let mut backoff = Duration::from_millis(100);
     while !stop.is_cancelled() {
