@@ -23,6 +23,7 @@ use crate::bot::{self, texts, HandlerError};
 use crate::chat::ChatService;
 use crate::config::{IngestMode, Settings};
 use crate::http::{self, Health};
+use crate::limiter::Limiter;
 use crate::metrics::Metrics;
 use crate::store::{Store, StoreError};
 use crate::telegram::Outbound;
@@ -108,7 +109,12 @@ impl Application {
         health.set_redis_up(true);
         let ctx = Arc::new(Context {
             handler_slots: Semaphore::new(settings.worker_concurrency),
-            out: Outbound::new(bot.clone(), metrics.clone()),
+            out: Outbound::new(
+                bot.clone(),
+                metrics.clone(),
+                Limiter::new(store.clone(), &settings),
+                settings.max_inflight_sends,
+            ),
             chat: ChatService::new(store.clone(), &settings),
             settings,
             store,

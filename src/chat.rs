@@ -13,6 +13,7 @@ use redis::{RedisResult, Script};
 
 use crate::bot::texts::Lang;
 use crate::config::Settings;
+use crate::limiter::{script_with_limiter, Budgets};
 use crate::store::Store;
 
 /// Message-id maps live this long (replies and edits work for about 48 h).
@@ -79,16 +80,30 @@ pub enum UserState {
 /// Where a user's message goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
-    NotInChat {
-        lang: Lang,
-    },
+    /// The sender is over the inbound budget: drop it; `notify` once per window.
+    Throttled { notify: bool, lang: Lang },
+    /// Not chatting; a hint may be sent after `wait` (its slot is reserved).
+    NotInChat { lang: Lang, wait: Duration },
     Chat {
         partner: i64,
         /// The sender asked for protected copies.
         protect: bool,
         /// The partner's version of the message id that was looked up.
         mapped: Option<i32>,
+        /// Wait this long before sending: the send slots are reserved.
+        wait: Duration,
     },
+}
+
+/// What a routed message is, for the budgets it draws from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Traffic {
+    /// A new message from the user: throttled inbound, `n` sends reserved.
+    Message { sends: u32 },
+    /// An edit or reaction: one send reserved, not throttled.
+    Followup,
+    /// Only a lookup (nothing is sent).
+    Lookup,
 }
 
 /// A fired timer.
@@ -140,6 +155,7 @@ struct Scripts {
 /// The chat service; cheap to share.
 pub struct ChatService {
     store: Store,
+    budgets: Budgets,
     scripts: Scripts,
     search_timeout_ms: u64,
     idle_timeout_ms: u64,
@@ -174,10 +190,11 @@ impl ChatService {
     pub fn new(store: Store, settings: &Settings) -> ChatService {
         ChatService {
             store,
+            budgets: Budgets::from_settings(settings),
             scripts: Scripts {
                 search: Script::new(include_str!("scripts/search.lua")),
                 leave: Script::new(include_str!("scripts/leave.lua")),
-                route: Script::new(include_str!("scripts/route.lua")),
+                route: script_with_limiter(include_str!("scripts/route.lua")),
                 album_add: Script::new(include_str!("scripts/album_add.lua")),
                 album_done: Script::new(include_str!("scripts/album_done.lua")),
                 timers_due: Script::new(include_str!("scripts/timers_due.lua")),
@@ -273,26 +290,50 @@ impl ChatService {
 
     /// Where a message goes; `lookup` is a message id in the user's chat to
     /// translate into the partner's (reply target, edited or reacted message).
-    pub async fn route(&self, user: i64, lookup: Option<i32>, tg_lang: Lang) -> RedisResult<Route> {
-        let r: Vec<String> = self
-            .scripts
-            .route
-            .arg(self.base())
+    /// Reserves the send slots and applies the inbound throttle in the same call.
+    pub async fn route(
+        &self,
+        user: i64,
+        lookup: Option<i32>,
+        tg_lang: Lang,
+        traffic: Traffic,
+    ) -> RedisResult<Route> {
+        let (sends, inbound) = match traffic {
+            Traffic::Message { sends } => (sends, true),
+            Traffic::Followup => (1, false),
+            Traffic::Lookup => (0, false),
+        };
+        let b = &self.budgets;
+        let mut inv = self.scripts.route.prepare_invoke();
+        inv.arg(self.base())
             .arg(user)
-            .arg(now_ms())
             .arg(self.idle_timeout_ms)
             .arg(lookup.map(|m| m.to_string()).unwrap_or_default())
             .arg(tg_lang.code())
-            .invoke_async(&mut self.store.conn())
-            .await?;
+            .arg(sends)
+            .arg(if inbound { "1" } else { "0" })
+            .arg(format!("{:.3}", b.inbound_interval_ms))
+            .arg(b.inbound_burst)
+            .arg(b.notice_window_secs);
+        for a in b.outbound_args() {
+            inv.arg(a);
+        }
+        let r: Vec<String> = inv.invoke_async(&mut self.store.conn()).await?;
+        let wait = |i: usize| Duration::from_millis(int::<u64>(r.get(i)).unwrap_or(0));
         Ok(match r.first().map(String::as_str) {
+            Some("throttled") => Route::Throttled {
+                notify: r.get(1).map(String::as_str) == Some("1"),
+                lang: lang(r.get(2)),
+            },
             Some("none") => Route::NotInChat {
                 lang: lang(r.get(1)),
+                wait: wait(2),
             },
             Some("chat") => Route::Chat {
                 partner: int(r.get(1)).ok_or_else(|| unexpected("route", &r))?,
                 protect: r.get(2).map(String::as_str) == Some("1"),
                 mapped: int(r.get(3)),
+                wait: wait(4),
             },
             _ => return Err(unexpected("route", &r)),
         })
@@ -496,6 +537,7 @@ mod tests {
             assert!(script.contains("b .. 'u:' .."), "user key shape");
         }
         assert!(include_str!("scripts/route.lua").contains("math.floor(id / 64)"));
+        assert!(include_str!("scripts/limiter.lua").contains("'rl:c:'"));
         assert_eq!(crate::keys::MAP_BUCKET, 64);
     }
 }

@@ -69,6 +69,13 @@ pub struct Settings {
     pub chat_idle_timeout: Duration,
     pub rejoin_cooldown: Duration,
     pub album_window: Duration,
+    pub tg_global_rate: f64,
+    pub tg_chat_rate: f64,
+    pub tg_chat_burst: u32,
+    pub inbound_rate: f64,
+    pub inbound_burst: u32,
+    pub inbound_notice_secs: u64,
+    pub max_inflight_sends: usize,
 }
 
 /// Every variable: name, default (None = required or optional without default),
@@ -200,6 +207,41 @@ pub const VARIABLES: &[(&str, Option<&str>, &str)] = &[
         "ALBUM_WINDOW_MS",
         Some("800"),
         "How long the parts of an album are gathered before relaying them together",
+    ),
+    (
+        "TG_GLOBAL_RATE",
+        Some("30"),
+        "Messages per second the bot sends overall, across all replicas (Telegram: about 30)",
+    ),
+    (
+        "TG_CHAT_RATE",
+        Some("1"),
+        "Messages per second sustained into one chat, across all replicas (Telegram: about 1)",
+    ),
+    (
+        "TG_CHAT_BURST",
+        Some("3"),
+        "Messages one chat may receive in a short burst",
+    ),
+    (
+        "INBOUND_RATE",
+        Some("1"),
+        "Messages per second one user may send sustained before the excess is dropped",
+    ),
+    (
+        "INBOUND_BURST",
+        Some("10"),
+        "Messages one user may send in a burst before throttling starts",
+    ),
+    (
+        "INBOUND_NOTICE_SECS",
+        Some("10"),
+        "A throttled user is told at most once per this many seconds",
+    ),
+    (
+        "MAX_INFLIGHT_SENDS",
+        Some("64"),
+        "Bot API calls in flight at once per replica",
     ),
 ];
 
@@ -484,6 +526,13 @@ impl Raw {
             chat_idle_timeout: self.duration("CHAT_IDLE_TIMEOUT")?,
             rejoin_cooldown: Duration::from_secs(self.number("REJOIN_COOLDOWN_SECS", 0, 86_400)?),
             album_window: Duration::from_millis(self.number("ALBUM_WINDOW_MS", 50, 10_000)?),
+            tg_global_rate: self.number("TG_GLOBAL_RATE", 0.1, 1e7)?,
+            tg_chat_rate: self.number("TG_CHAT_RATE", 0.01, 1e7)?,
+            tg_chat_burst: self.number("TG_CHAT_BURST", 1, 1_000_000)?,
+            inbound_rate: self.number("INBOUND_RATE", 0.01, 1e7)?,
+            inbound_burst: self.number("INBOUND_BURST", 1, 1_000_000)?,
+            inbound_notice_secs: self.number("INBOUND_NOTICE_SECS", 1, 86_400)?,
+            max_inflight_sends: self.number("MAX_INFLIGHT_SENDS", 1, 10_000)?,
         })
     }
 }

@@ -19,11 +19,15 @@
 //!   texts and keyboards from the locale files.
 //! - [`chat`]: the chat service: matching, leaving, routing, message maps,
 //!   timers, albums; every change one Lua script.
-//! - [`telegram`]: every outbound Bot API call, counted, classified, retried.
+//! - [`limiter`]: flood control shared by all replicas (outbound budgets,
+//!   429 freezes, inbound throttle), GCRA in Redis.
+//! - [`telegram`]: every outbound Bot API call: budgeted, bounded in flight,
+//!   counted, classified, retried.
 //! - [`timers`]: fires search/idle timeouts and album flushes, once, from any replica.
 //! - [`http`]: `/healthz`, `/readyz`, `/metrics` and the webhook endpoint.
 //! - [`metrics`]: Prometheus counters and gauges.
 //! - [`fake`]: a faithful fake Telegram Bot API for tests, benchmarks and trials.
+//! - [`testkit`]: start real redis-server and anonchat processes, for tests and benchmarks.
 
 rust_i18n::i18n!("locales", fallback = "en");
 
@@ -37,10 +41,12 @@ pub mod http;
 pub mod ingest;
 pub mod keys;
 pub mod lease;
+pub mod limiter;
 pub mod metrics;
 pub mod partitions;
 pub mod store;
 pub mod telegram;
 pub mod telemetry;
+pub mod testkit;
 pub mod timers;
 pub mod worker;

@@ -46,6 +46,12 @@ pub struct Metrics {
     pub telegram_calls: Family<MethodLabel, Counter>,
     pub commands: Family<KindLabel, Counter>,
     pub redis_round_trips: Counter,
+    pub too_many_requests: Counter,
+    pub freeze_seconds: Gauge,
+    pub budget_wait: Histogram,
+    pub send_latency: Histogram,
+    pub sends_in_flight: Gauge,
+    pub inbound_dropped: Counter,
 }
 
 impl Default for Metrics {
@@ -78,6 +84,12 @@ impl Metrics {
             telegram_calls: Family::default(),
             commands: Family::default(),
             redis_round_trips,
+            too_many_requests: Counter::default(),
+            freeze_seconds: Gauge::default(),
+            budget_wait: Histogram::new(exponential_buckets(0.001, 2.0, 16)),
+            send_latency: Histogram::new(exponential_buckets(0.0005, 2.0, 16)),
+            sends_in_flight: Gauge::default(),
+            inbound_dropped: Counter::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -154,6 +166,36 @@ impl Metrics {
             "redis_round_trips",
             "Round trips to Redis (a pipeline or script call counts once)",
             m.redis_round_trips.clone(),
+        );
+        registry.register(
+            "too_many_requests",
+            "429 answers from Telegram",
+            m.too_many_requests.clone(),
+        );
+        registry.register(
+            "freeze_seconds",
+            "retry_after of the latest 429 (the freeze applied)",
+            m.freeze_seconds.clone(),
+        );
+        registry.register(
+            "budget_wait_seconds",
+            "Time a send waited for its slot in the shared budget",
+            m.budget_wait.clone(),
+        );
+        registry.register(
+            "send_latency_seconds",
+            "Duration of one Bot API call",
+            m.send_latency.clone(),
+        );
+        registry.register(
+            "sends_in_flight",
+            "Bot API calls in flight on this replica",
+            m.sends_in_flight.clone(),
+        );
+        registry.register(
+            "inbound_dropped",
+            "User messages dropped by the inbound throttle",
+            m.inbound_dropped.clone(),
         );
         Metrics { registry, ..m }
     }

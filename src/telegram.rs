@@ -1,24 +1,45 @@
 //! Outbound Bot API calls: one place where every send, copy and edit goes
 //! through, so each is counted, classified and retried the same way.
 //!
+//! Every send or edit draws from the shared budgets ([`crate::limiter`]):
+//! either the routing script already reserved its slot ([`Slot::Reserved`]),
+//! or the call reserves one itself. At most `MAX_INFLIGHT_SENDS` calls are in
+//! flight per replica; waiting callers hold a worker slot, not a connection,
+//! so the backlog stays in the streams.
+//!
 //! Errors are sorted by how the caller reacts: the recipient is gone (403:
 //! blocked the bot, deactivated) and the chat must end; the message can't be
 //! copied and the sender must be told; the edit changed nothing; anything else
-//! is an error the worker logs and retries. A 429 waits `retry_after` and a
-//! network error backs off, a bounded number of times.
+//! is an error the worker logs and retries. A 429 freezes the chat's budget for
+//! every replica, then the call waits for its next slot and goes again; a
+//! network error backs off; both a bounded number of times.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use tokio::sync::Semaphore;
 
 use teloxide::prelude::*;
 use teloxide::requests::{Output, Request};
 use teloxide::types::{MessageEntity, MessageId, ReactionType, ReplyMarkup, ReplyParameters};
 use teloxide::{ApiError, RequestError};
 
+use crate::limiter::Limiter;
 use crate::metrics::Metrics;
 
 /// Attempts of one call (429 waits and network errors included).
-const ATTEMPTS: u32 = 4;
+const ATTEMPTS: u32 = 5;
+
+/// Where a call's send slot comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Slot {
+    /// Reserve `n` slots for the chat now.
+    Reserve(u32),
+    /// Already reserved (by the routing script): wait this long first.
+    Reserved(Duration),
+    /// Not a message (answering a button press).
+    Free,
+}
 
 /// Why a call failed, grouped by what the caller does about it.
 #[derive(Debug, thiserror::Error)]
@@ -40,10 +61,11 @@ pub enum SendError {
 }
 
 /// The bot's outbound side.
-#[derive(Clone)]
 pub struct Outbound {
     bot: Bot,
     metrics: Arc<Metrics>,
+    limiter: Limiter,
+    in_flight: Semaphore,
 }
 
 fn classify(e: &RequestError) -> Option<SendError> {
@@ -72,35 +94,108 @@ fn classify(e: &RequestError) -> Option<SendError> {
 }
 
 impl Outbound {
-    pub fn new(bot: Bot, metrics: Arc<Metrics>) -> Outbound {
-        Outbound { bot, metrics }
+    pub fn new(
+        bot: Bot,
+        metrics: Arc<Metrics>,
+        limiter: Limiter,
+        max_in_flight: usize,
+    ) -> Outbound {
+        Outbound {
+            bot,
+            metrics,
+            limiter,
+            in_flight: Semaphore::new(max_in_flight),
+        }
+    }
+
+    pub fn limiter(&self) -> &Limiter {
+        &self.limiter
+    }
+
+    async fn reserve(&self, chat: i64, n: u32) -> Result<Duration, SendError> {
+        self.limiter
+            .reserve(chat, n)
+            .await
+            .map_err(|e| SendError::Other(format!("budget unavailable: {e}")))
     }
 
     pub fn bot(&self) -> &Bot {
         &self.bot
     }
 
-    /// Sends `req`, retrying 429s after `retry_after` and network errors with
-    /// backoff; counts every attempt by method and outcome.
-    async fn call<R>(&self, method: &'static str, req: R) -> Result<Output<R>, SendError>
+    /// Sends `req` to `chat` within the budgets, retrying 429s (after
+    /// freezing the chat for every replica) and network errors with backoff;
+    /// counts every attempt by method and outcome.
+    async fn call<R>(
+        &self,
+        method: &'static str,
+        chat: i64,
+        slot: Slot,
+        req: R,
+    ) -> Result<Output<R>, SendError>
     where
         R: Request<Err = RequestError>,
     {
+        let n = match slot {
+            Slot::Reserve(n) => n,
+            _ => 1,
+        };
+        let mut wait = match slot {
+            Slot::Reserve(n) => self.reserve(chat, n).await?,
+            Slot::Reserved(w) => w,
+            Slot::Free => Duration::ZERO,
+        };
         let mut backoff = Duration::from_millis(200);
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match req.send_ref().await {
+            self.metrics.budget_wait.observe(wait.as_secs_f64());
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
+            }
+            let result = {
+                // Never closed, so acquiring only fails if that breaks; then go unbounded.
+                let _permit = self.in_flight.acquire().await.ok();
+                self.metrics.sends_in_flight.inc();
+                let started = Instant::now();
+                let r = req.send_ref().await;
+                self.metrics.sends_in_flight.dec();
+                self.metrics
+                    .send_latency
+                    .observe(started.elapsed().as_secs_f64());
+                r
+            };
+            match result {
                 Ok(out) => {
                     self.metrics.telegram_call(method, "ok");
                     return Ok(out);
                 }
                 Err(RequestError::RetryAfter(secs)) => {
                     self.metrics.telegram_call(method, "429");
+                    self.metrics.too_many_requests.inc();
+                    let retry_after = secs.duration();
+                    self.metrics
+                        .freeze_seconds
+                        .set(retry_after.as_secs() as i64);
+                    match self.limiter.freeze(chat, retry_after).await {
+                        Ok(true) => {
+                            tracing::warn!(retry_after = ?retry_after, "429 from several chats: global budget frozen")
+                        }
+                        Ok(false) => {
+                            tracing::info!(retry_after = ?retry_after, "429: chat budget frozen")
+                        }
+                        Err(e) => tracing::warn!(error = %e, "cannot record a 429 freeze"),
+                    }
                     if attempt >= ATTEMPTS {
                         return Err(SendError::Other("rate limited".into()));
                     }
-                    tokio::time::sleep(secs.duration()).await;
+                    // The freeze pushed the budget; the new slot is after it.
+                    // Without Redis, wait the retry_after locally.
+                    wait = self
+                        .reserve(chat, n)
+                        .await
+                        .unwrap_or(retry_after)
+                        .max(retry_after);
                 }
                 Err(e) => {
                     if let Some(classified) = classify(&e) {
@@ -112,7 +207,7 @@ impl Outbound {
                         return Err(SendError::Other(e.to_string()));
                     }
                     tracing::debug!(method, error = %e, "Bot API call failed; retrying");
-                    tokio::time::sleep(backoff).await;
+                    wait = backoff;
                     backoff *= 2;
                 }
             }
@@ -125,12 +220,15 @@ impl Outbound {
         chat: i64,
         text: String,
         markup: Option<ReplyMarkup>,
+        slot: Slot,
     ) -> Result<MessageId, SendError> {
         let mut req = self.bot.send_message(ChatId(chat), text);
         if let Some(m) = markup {
             req = req.reply_markup(m);
         }
-        self.call("sendMessage", req).await.map(|m| m.id)
+        self.call("sendMessage", chat, slot, req)
+            .await
+            .map(|m| m.id)
     }
 
     /// Copies one message (never forwards: a forward shows the sender).
@@ -141,6 +239,7 @@ impl Outbound {
         message: i32,
         reply_to: Option<i32>,
         protect: bool,
+        slot: Slot,
     ) -> Result<MessageId, SendError> {
         let mut req = self
             .bot
@@ -153,7 +252,7 @@ impl Outbound {
         if protect {
             req = req.protect_content(true);
         }
-        self.call("copyMessage", req).await
+        self.call("copyMessage", to, slot, req).await
     }
 
     /// Copies an album (ids ascending) in one call, so it stays one album.
@@ -163,13 +262,14 @@ impl Outbound {
         from: i64,
         messages: &[i32],
         protect: bool,
+        slot: Slot,
     ) -> Result<Vec<MessageId>, SendError> {
         let ids: Vec<MessageId> = messages.iter().map(|&m| MessageId(m)).collect();
         let mut req = self.bot.copy_messages(ChatId(to), ChatId(from), ids);
         if protect {
             req = req.protect_content(true);
         }
-        self.call("copyMessages", req).await
+        self.call("copyMessages", to, slot, req).await
     }
 
     pub async fn edit_text(
@@ -178,6 +278,7 @@ impl Outbound {
         message: i32,
         text: String,
         entities: Option<Vec<MessageEntity>>,
+        slot: Slot,
     ) -> Result<(), SendError> {
         let mut req = self
             .bot
@@ -185,7 +286,9 @@ impl Outbound {
         if let Some(e) = entities {
             req = req.entities(e);
         }
-        self.call("editMessageText", req).await.map(|_| ())
+        self.call("editMessageText", chat, slot, req)
+            .await
+            .map(|_| ())
     }
 
     pub async fn edit_caption(
@@ -194,6 +297,7 @@ impl Outbound {
         message: i32,
         caption: Option<String>,
         entities: Option<Vec<MessageEntity>>,
+        slot: Slot,
     ) -> Result<(), SendError> {
         let mut req = self
             .bot
@@ -204,7 +308,9 @@ impl Outbound {
         if let Some(e) = entities {
             req = req.caption_entities(e);
         }
-        self.call("editMessageCaption", req).await.map(|_| ())
+        self.call("editMessageCaption", chat, slot, req)
+            .await
+            .map(|_| ())
     }
 
     pub async fn edit_markup(
@@ -217,7 +323,9 @@ impl Outbound {
             .bot
             .edit_message_reply_markup(ChatId(chat), MessageId(message))
             .reply_markup(markup);
-        self.call("editMessageReplyMarkup", req).await.map(|_| ())
+        self.call("editMessageReplyMarkup", chat, Slot::Reserve(1), req)
+            .await
+            .map(|_| ())
     }
 
     pub async fn react(
@@ -225,19 +333,29 @@ impl Outbound {
         chat: i64,
         message: i32,
         reaction: Vec<ReactionType>,
+        slot: Slot,
     ) -> Result<(), SendError> {
         let req = self
             .bot
             .set_message_reaction(ChatId(chat), MessageId(message))
             .reaction(reaction);
-        self.call("setMessageReaction", req).await.map(|_| ())
+        self.call("setMessageReaction", chat, slot, req)
+            .await
+            .map(|_| ())
     }
 
-    pub async fn answer_callback(&self, id: String, text: Option<String>) -> Result<(), SendError> {
+    pub async fn answer_callback(
+        &self,
+        chat: i64,
+        id: String,
+        text: Option<String>,
+    ) -> Result<(), SendError> {
         let mut req = self.bot.answer_callback_query(id.into());
         if let Some(t) = text {
             req = req.text(t);
         }
-        self.call("answerCallbackQuery", req).await.map(|_| ())
+        self.call("answerCallbackQuery", chat, Slot::Free, req)
+            .await
+            .map(|_| ())
     }
 }

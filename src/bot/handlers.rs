@@ -1,6 +1,7 @@
 //! Thin handlers: typed input in, one service call, replies out.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use teloxide::types::{
     CallbackQuery, ChatMemberUpdated, Message, MessageReactionUpdated, ReactionType,
@@ -10,8 +11,8 @@ use super::commands::{Button, Callback, Command};
 use super::texts::{self, keyboard, text, text_with, Keyboard, Lang};
 use super::HandlerResult;
 use crate::app::Context;
-use crate::chat::{LeaveOutcome, Route, SearchOutcome, Setting, UserState};
-use crate::telegram::SendError;
+use crate::chat::{LeaveOutcome, Route, SearchOutcome, Setting, Traffic, UserState};
+use crate::telegram::{SendError, Slot};
 
 fn user_lang(msg: &Message) -> Lang {
     Lang::of_user(msg.from.as_ref())
@@ -35,9 +36,21 @@ async fn say_text(
     lang: Lang,
     kb: Option<Keyboard>,
 ) -> HandlerResult {
+    say_in(ctx, chat, body, lang, kb, Slot::Reserve(1)).await
+}
+
+/// Like [`say_text`], in a slot that was already reserved.
+async fn say_in(
+    ctx: &Context,
+    chat: i64,
+    body: String,
+    lang: Lang,
+    kb: Option<Keyboard>,
+    slot: Slot,
+) -> HandlerResult {
     match ctx
         .out
-        .send_text(chat, body, kb.map(|k| keyboard(k, lang)))
+        .send_text(chat, body, kb.map(|k| keyboard(k, lang)), slot)
         .await
     {
         Ok(_) | Err(SendError::Gone(_)) => Ok(()),
@@ -66,7 +79,12 @@ pub async fn command(ctx: Arc<Context>, msg: Message, cmd: Command) -> HandlerRe
             let (_, lang) = ctx.chat.state(user, tg).await?;
             let markup = teloxide::types::ReplyMarkup::InlineKeyboard(texts::language_picker());
             ctx.out
-                .send_text(user, text("language_prompt", lang), Some(markup))
+                .send_text(
+                    user,
+                    text("language_prompt", lang),
+                    Some(markup),
+                    Slot::Reserve(1),
+                )
                 .await?;
             Ok(())
         }
@@ -79,7 +97,12 @@ pub async fn command(ctx: Arc<Context>, msg: Message, cmd: Command) -> HandlerRe
                 protect,
             ));
             ctx.out
-                .send_text(user, text("settings_title", lang), Some(markup))
+                .send_text(
+                    user,
+                    text("settings_title", lang),
+                    Some(markup),
+                    Slot::Reserve(1),
+                )
                 .await?;
             Ok(())
         }
@@ -145,6 +168,7 @@ async fn search(ctx: &Context, user: i64, tg: Lang) -> HandlerResult {
                     partner,
                     text("found", partner_lang),
                     Some(keyboard(Keyboard::Chatting, partner_lang)),
+                    Slot::Reserve(1),
                 )
                 .await
             {
@@ -240,15 +264,46 @@ pub async fn relay(ctx: Arc<Context>, msg: Message) -> HandlerResult {
         return Ok(());
     }
     let reply_to = msg.reply_to_message().map(|r| r.id.0);
-    match ctx.chat.route(user, reply_to, tg).await? {
-        Route::NotInChat { lang } => {
-            say(&ctx, user, "not_in_chat", lang, Some(Keyboard::Idle)).await
+    match ctx
+        .chat
+        .route(user, reply_to, tg, Traffic::Message { sends: 1 })
+        .await?
+    {
+        Route::Throttled { notify, lang } => {
+            ctx.metrics.inbound_dropped.inc();
+            if notify {
+                say(&ctx, user, "slow_down", lang, None).await?;
+            }
+            Ok(())
+        }
+        Route::NotInChat { lang, wait } => {
+            say_in(
+                &ctx,
+                user,
+                text("not_in_chat", lang),
+                lang,
+                Some(Keyboard::Idle),
+                Slot::Reserved(wait),
+            )
+            .await
         }
         Route::Chat {
             partner,
             protect,
             mapped,
-        } => match ctx.out.copy(partner, user, msg.id.0, mapped, protect).await {
+            wait,
+        } => match ctx
+            .out
+            .copy(
+                partner,
+                user,
+                msg.id.0,
+                mapped,
+                protect,
+                Slot::Reserved(wait),
+            )
+            .await
+        {
             Ok(copy) => {
                 ctx.chat
                     .remember(&ctx, &[(user, msg.id.0, partner, copy.0)])
@@ -277,31 +332,26 @@ pub async fn edited(ctx: Arc<Context>, msg: Message) -> HandlerResult {
     let Route::Chat {
         partner,
         mapped: Some(copy),
+        wait,
         ..
     } = ctx
         .chat
-        .route(user, Some(msg.id.0), user_lang(&msg))
+        .route(user, Some(msg.id.0), user_lang(&msg), Traffic::Followup)
         .await?
     else {
         return Ok(());
     };
+    let slot = Slot::Reserved(wait);
     let result = if let Some(body) = msg.text() {
+        let entities = msg.entities().map(<[_]>::to_vec);
         ctx.out
-            .edit_text(
-                partner,
-                copy,
-                body.to_string(),
-                msg.entities().map(<[_]>::to_vec),
-            )
+            .edit_text(partner, copy, body.to_string(), entities, slot)
             .await
     } else {
+        let caption = msg.caption().map(str::to_string);
+        let entities = msg.caption_entities().map(<[_]>::to_vec);
         ctx.out
-            .edit_caption(
-                partner,
-                copy,
-                msg.caption().map(str::to_string),
-                msg.caption_entities().map(<[_]>::to_vec),
-            )
+            .edit_caption(partner, copy, caption, entities, slot)
             .await
     };
     match result {
@@ -319,8 +369,12 @@ pub async fn reaction(ctx: Arc<Context>, r: MessageReactionUpdated) -> HandlerRe
     let Route::Chat {
         partner,
         mapped: Some(target),
+        wait,
         ..
-    } = ctx.chat.route(user, Some(r.message_id.0), Lang::En).await?
+    } = ctx
+        .chat
+        .route(user, Some(r.message_id.0), Lang::En, Traffic::Followup)
+        .await?
     else {
         return Ok(());
     };
@@ -330,7 +384,11 @@ pub async fn reaction(ctx: Arc<Context>, r: MessageReactionUpdated) -> HandlerRe
         .into_iter()
         .filter(|t| matches!(t, ReactionType::Emoji { .. }))
         .collect();
-    match ctx.out.react(partner, target, emoji).await {
+    match ctx
+        .out
+        .react(partner, target, emoji, Slot::Reserved(wait))
+        .await
+    {
         Ok(()) | Err(SendError::NotFound(_)) | Err(SendError::Gone(_)) => Ok(()),
         Err(SendError::Other(e)) if e.contains("REACTION_INVALID") => Ok(()),
         Err(e) => Err(e.into()),
@@ -342,13 +400,13 @@ pub async fn callback(ctx: Arc<Context>, q: CallbackQuery) -> HandlerResult {
     let user = q.from.id.0 as i64;
     let tg = Lang::of_user(Some(&q.from));
     let Some(cb) = q.data.as_deref().and_then(Callback::parse) else {
-        ctx.out.answer_callback(q.id.0.clone(), None).await?;
+        ctx.out.answer_callback(user, q.id.0.clone(), None).await?;
         return Ok(());
     };
     match cb {
         Callback::Language(lang) => {
             ctx.chat.set_language(user, lang).await?;
-            ctx.out.answer_callback(q.id.0.clone(), None).await?;
+            ctx.out.answer_callback(user, q.id.0.clone(), None).await?;
             let (state, _) = ctx.chat.state(user, lang).await?;
             say(
                 &ctx,
@@ -369,7 +427,7 @@ pub async fn callback(ctx: Arc<Context>, q: CallbackQuery) -> HandlerResult {
             let (_, lang) = ctx.chat.state(user, tg).await?;
             let (same_language, protect) = ctx.chat.settings(user).await?;
             ctx.out
-                .answer_callback(q.id.0.clone(), Some(text("setting_saved", lang)))
+                .answer_callback(user, q.id.0.clone(), Some(text("setting_saved", lang)))
                 .await?;
             if let Some(m) = q.regular_message() {
                 match ctx
@@ -445,29 +503,45 @@ pub async fn notify_idle(ctx: &Context, chat: i64, body: String, lang: Lang) -> 
 
 /// Relays a gathered album (timer loop).
 pub async fn relay_album(ctx: &Context, user: i64, group: &str, ids: &[i32]) -> HandlerResult {
-    match ctx.chat.route(user, None, Lang::En).await? {
-        Route::NotInChat { .. } => {}
+    let sends = ids.len() as u32;
+    match ctx
+        .chat
+        .route(user, None, Lang::En, Traffic::Followup)
+        .await?
+    {
+        Route::Throttled { .. } | Route::NotInChat { .. } => {}
         Route::Chat {
-            partner, protect, ..
-        } => match ctx.out.copy_many(partner, user, ids, protect).await {
-            Ok(copies) => {
-                let pairs: Vec<_> = ids
-                    .iter()
-                    .zip(copies.iter())
-                    .map(|(&m, c)| (user, m, partner, c.0))
-                    .collect();
-                ctx.chat.remember(ctx, &pairs).await?;
+            partner,
+            protect,
+            wait,
+            ..
+        } => {
+            // The route reserved one slot; the album's other parts reserve theirs.
+            let extra = match sends.saturating_sub(1) {
+                0 => Duration::ZERO,
+                n => ctx.out.limiter().reserve(partner, n).await?,
+            };
+            let slot = Slot::Reserved(wait.max(extra));
+            match ctx.out.copy_many(partner, user, ids, protect, slot).await {
+                Ok(copies) => {
+                    let pairs: Vec<_> = ids
+                        .iter()
+                        .zip(copies.iter())
+                        .map(|(&m, c)| (user, m, partner, c.0))
+                        .collect();
+                    ctx.chat.remember(ctx, &pairs).await?;
+                }
+                Err(SendError::Gone(_)) => {
+                    let lang = tg_or_stored(ctx, user, Lang::En).await;
+                    partner_gone(ctx, user, lang).await?;
+                }
+                Err(SendError::CantCopy) => {
+                    let lang = tg_or_stored(ctx, user, Lang::En).await;
+                    say(ctx, user, "cant_deliver", lang, None).await?;
+                }
+                Err(e) => return Err(e.into()),
             }
-            Err(SendError::Gone(_)) => {
-                let lang = tg_or_stored(ctx, user, Lang::En).await;
-                partner_gone(ctx, user, lang).await?;
-            }
-            Err(SendError::CantCopy) => {
-                let lang = tg_or_stored(ctx, user, Lang::En).await;
-                say(ctx, user, "cant_deliver", lang, None).await?;
-            }
-            Err(e) => return Err(e.into()),
-        },
+        }
     }
     ctx.chat.album_done(user, group).await?;
     Ok(())
