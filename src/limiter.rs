@@ -56,8 +56,8 @@ impl Budgets {
             chat_interval_ms: 1000.0 / s.tg_chat_rate,
             chat_burst: s.tg_chat_burst,
             global_interval_ms: 1000.0 / s.tg_global_rate,
-            // A tenth of a second's worth: smooth, so Telegram sees no spikes.
-            global_burst: ((s.tg_global_rate / 10.0).floor() as u32).max(1),
+            // A twentieth of a second's worth: smooth, so Telegram sees no spikes.
+            global_burst: ((s.tg_global_rate / 20.0).floor() as u32).max(1),
             inbound_interval_ms: 1000.0 / s.inbound_rate,
             inbound_burst: s.inbound_burst,
             notice_window_secs: s.inbound_notice_secs,

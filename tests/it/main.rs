@@ -3,6 +3,7 @@
 //! parallel threads.
 
 mod chat;
+mod flood;
 mod foundation;
 mod harness;
 mod pipeline;
