@@ -187,15 +187,13 @@ async fn stop(ctx: &Context, user: i64, tg: Lang) -> HandlerResult {
             partner,
             partner_lang,
         } => {
-            say(
+            left_chat(
                 ctx,
-                partner,
-                "partner_left",
-                partner_lang,
+                (user, lang),
+                (partner, partner_lang),
                 Some(Keyboard::Idle),
             )
-            .await?;
-            say(ctx, user, "you_left", lang, Some(Keyboard::Idle)).await
+            .await
         }
         LeaveOutcome::LeftQueue { lang } => {
             say(ctx, user, "search_cancelled", lang, Some(Keyboard::Idle)).await
@@ -206,6 +204,24 @@ async fn stop(ctx: &Context, user: i64, tg: Lang) -> HandlerResult {
     }
 }
 
+/// Tells both sides that `user` ended the chat.
+async fn left_chat(
+    ctx: &Context,
+    (user, lang): (i64, Lang),
+    (partner, partner_lang): (i64, Lang),
+    user_keyboard: Option<Keyboard>,
+) -> HandlerResult {
+    say(
+        ctx,
+        partner,
+        "partner_left",
+        partner_lang,
+        Some(Keyboard::Idle),
+    )
+    .await?;
+    say(ctx, user, "you_left", lang, user_keyboard).await
+}
+
 async fn next(ctx: &Context, user: i64, tg: Lang) -> HandlerResult {
     match ctx.chat.leave_chat(user, Some(tg)).await? {
         LeaveOutcome::LeftChat {
@@ -213,15 +229,8 @@ async fn next(ctx: &Context, user: i64, tg: Lang) -> HandlerResult {
             partner,
             partner_lang,
         } => {
-            say(
-                ctx,
-                partner,
-                "partner_left",
-                partner_lang,
-                Some(Keyboard::Idle),
-            )
-            .await?;
-            say(ctx, user, "you_left", lang, None).await?;
+            // No keyboard yet: the search right after draws the next one.
+            left_chat(ctx, (user, lang), (partner, partner_lang), None).await?;
             search(ctx, user, tg).await
         }
         LeaveOutcome::StillSearching { lang } => {
