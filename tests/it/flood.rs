@@ -132,8 +132,9 @@ async fn a_burst_from_500_chats_is_delivered_in_order_within_the_budget() {
     }
     let took = started.elapsed();
     let counters = cluster.tg.counters();
-    // Over 5 s windows, so timers firing a few ms late (two busy cores)
-    // don't count as rate; the budget's burst and 15 sends of slack are allowed.
+    // Over 5 s windows: the budget allows 5 s x 200/s plus its burst (10);
+    // a send that leaves up to 100 ms after its slot (two busy cores) can
+    // land in the next window, worth 20 more at 200/s.
     let peak = peak_in_window(&cluster, SENDS, Duration::from_secs(5));
     println!(
         "5,000 relayed in {took:?} after the burst; peak {peak} sends in 5 s (budget 200/s); 429s: {}",
@@ -144,7 +145,7 @@ async fn a_burst_from_500_chats_is_delivered_in_order_within_the_budget() {
         "the budget keeps us under Telegram's limits"
     );
     assert!(
-        peak <= 5 * 200 + 10 + 15,
+        peak <= 5 * 200 + 10 + 20,
         "global rate above the budget: {peak} in 5 s"
     );
 }
