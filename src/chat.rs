@@ -18,7 +18,14 @@ use crate::store::Store;
 
 /// Message-id maps live this long (replies and edits work for about 48 h).
 pub const MAP_TTL_SECS: u64 = 48 * 3600;
-const MAP_STORE: &str = include_str!("scripts/map_store.lua");
+/// The map-store script, run inside pipelines (see [`ChatService::remember`]).
+pub const MAP_STORE: &str = include_str!("scripts/map_store.lua");
+
+/// SHA1 of [`MAP_STORE`], as Redis names it.
+fn map_store_sha() -> &'static str {
+    static SHA: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SHA.get_or_init(|| Script::new(MAP_STORE).get_hash().to_string())
+}
 
 /// User hashes expire this long after their last change.
 pub const USER_TTL_SECS: u64 = 30 * 86_400;
@@ -350,10 +357,13 @@ impl ChatService {
         if pairs.is_empty() {
             return Ok(());
         }
-        // EVAL with the source (not EVALSHA): it can sit in a pipeline and
-        // survives a Redis restart that empties the script cache.
-        let mut cmd = redis::cmd("EVAL");
-        cmd.arg(MAP_STORE).arg(0).arg(self.base()).arg(MAP_TTL_SECS);
+        // EVALSHA so it can sit in the acknowledgement's pipeline; the store
+        // reloads it if Redis lost its script cache (see `Store::ack_with`).
+        let mut cmd = redis::cmd("EVALSHA");
+        cmd.arg(map_store_sha())
+            .arg(0)
+            .arg(self.base())
+            .arg(MAP_TTL_SECS);
         for (ca, ma, cb, mb) in pairs {
             cmd.arg(ca).arg(ma).arg(cb).arg(mb);
         }

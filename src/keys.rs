@@ -44,7 +44,8 @@ impl Keys {
         format!("{}poller:offset", self.base)
     }
 
-    /// Prefix of `seen:{update_id}` markers (EX about a day) used for dedupe.
+    /// Prefix of `seen:{update_id / 128}` dedupe hashes (field `update_id % 128`,
+    /// EXPIRE about a day after the last write).
     pub fn seen_prefix(&self) -> String {
         format!("{}seen:", self.base)
     }

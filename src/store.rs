@@ -544,7 +544,18 @@ impl Store {
             .arg(GROUP)
             .arg(id)
             .ignore();
-        pipe.query_async::<()>(&mut self.conn()).await
+        match pipe.query_async::<()>(&mut self.conn()).await {
+            Err(e) if e.code() == Some("NOSCRIPT") => {
+                // Redis restarted and forgot its scripts: load and go again.
+                redis::cmd("SCRIPT")
+                    .arg("LOAD")
+                    .arg(crate::chat::MAP_STORE)
+                    .query_async::<String>(&mut self.conn())
+                    .await?;
+                pipe.query_async::<()>(&mut self.conn()).await
+            }
+            other => other,
+        }
     }
 
     /// Drops entries older than `min_id` (all handled and acknowledged), and

@@ -38,11 +38,14 @@ use crate::store::{stream_id_key, Counted, Entry};
 /// How long one blocking read waits for new entries.
 const BLOCK: Duration = Duration::from_millis(1000);
 /// Entries read at once.
-const BATCH: usize = 200;
-/// Entries a partition holds in memory (read but not yet handled).
-const BUFFER: usize = 512;
-/// Trim the stream after this many handled entries (or on idle).
+const BATCH: usize = 64;
+/// Entries a partition holds in memory (read but not yet handled): with 64
+/// partitions a replica holds at most a few thousand updates.
+const BUFFER: usize = 64;
+/// Trim the stream after this many handled entries, or this long after the
+/// last trim once the partition is idle.
 const TRIM_EVERY: u32 = 100;
+const TRIM_IDLE: Duration = Duration::from_secs(1);
 
 tokio::task_local! {
     /// Redis commands a handler wants run together with its acknowledgement.
@@ -174,6 +177,7 @@ async fn dispatch(
     // The newest id received: with nothing unfinished, everything up to it is done.
     let mut newest: Option<String> = None;
     let mut since_trim = 0u32;
+    let mut last_trim = Instant::now();
     let mut receiving = true;
     loop {
         if stop.is_cancelled() && receiving {
@@ -221,10 +225,17 @@ async fn dispatch(
                         active.remove(&chat);
                     }
                 }
-                if since_trim >= TRIM_EVERY || (running.is_empty() && rx.is_empty()) {
+                if since_trim >= TRIM_EVERY {
                     since_trim = 0;
+                    last_trim = Instant::now();
                     trim(ctx, p, &unfinished, newest.as_deref()).await;
                 }
+            }
+            // Handled entries not trimmed yet: trim once a second at most.
+            _ = tokio::time::sleep_until((last_trim + TRIM_IDLE).into()), if since_trim > 0 => {
+                since_trim = 0;
+                last_trim = Instant::now();
+                trim(ctx, p, &unfinished, newest.as_deref()).await;
             }
         }
     }
