@@ -338,16 +338,23 @@ async fn tg_or_stored(ctx: &Context, user: i64, tg: Lang) -> Lang {
 /// An edited message: edit the partner's copy.
 pub async fn edited(ctx: Arc<Context>, msg: Message) -> HandlerResult {
     let user = msg.chat.id.0;
+    let route = ctx
+        .chat
+        .route(user, Some(msg.id.0), user_lang(&msg), Traffic::Followup)
+        .await?;
     let Route::Chat {
         partner,
         mapped: Some(copy),
         wait,
         ..
-    } = ctx
-        .chat
-        .route(user, Some(msg.id.0), user_lang(&msg), Traffic::Followup)
-        .await?
+    } = route
     else {
+        tracing::debug!(
+            user,
+            message = msg.id.0,
+            ?route,
+            "edit of a message with no copy in this chat"
+        );
         return Ok(());
     };
     let slot = Slot::Reserved(wait);

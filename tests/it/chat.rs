@@ -1411,3 +1411,49 @@ async fn same_language_matches_only_users_of_the_same_language() {
     db.assert_state(&alice, "search", None).await;
     assert_eq!(count(&alice, "found"), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rapid_edits_of_recent_messages_all_reach_the_copies() {
+    let cluster = Cluster::start(1).await;
+    let (alice, bob) = (cluster.user("Alice"), cluster.user("Bob"));
+    pair(&alice, &bob).await;
+    let mut latest: std::collections::HashMap<i32, String> = Default::default();
+    let mut sent = Vec::new();
+    for i in 0..60 {
+        let text = format!("message {i}");
+        let s = alice.send_text(&text);
+        sent.push(s.message_id);
+        latest.insert(s.message_id, text);
+        if i % 3 == 2 {
+            // Edit one of the last two messages, often before its copy exists:
+            // then the copy already carries the new text (copyMessage copies
+            // the current version) and the edit changes nothing.
+            let target = sent[sent.len() - 1 - (i % 2)];
+            let text = format!("edited {i}");
+            cluster
+                .tg
+                .edit_text(&alice.info, target, &text)
+                .expect("edit");
+            latest.insert(target, text);
+        }
+    }
+    let copies = cluster
+        .tg
+        .wait_until(WAIT, || {
+            let copies: std::collections::HashMap<i32, String> = bob
+                .received()
+                .iter()
+                .filter_map(|r| {
+                    let (c, m) = r.source?;
+                    (c == alice.id()).then(|| (m, r.text().unwrap_or("").to_string()))
+                })
+                .collect();
+            (copies == latest).then_some(copies)
+        })
+        .await;
+    assert!(
+        copies.is_some(),
+        "every copy must end with its message's latest text: {:#?}",
+        summary(&bob)
+    );
+}
