@@ -25,6 +25,7 @@ use crate::config::{IngestMode, Settings};
 use crate::http::{self, Health};
 use crate::limiter::Limiter;
 use crate::metrics::Metrics;
+use crate::signals::{self, Signals};
 use crate::store::{Store, StoreError};
 use crate::telegram::Outbound;
 use crate::{ingest, partitions, timers};
@@ -42,6 +43,8 @@ pub struct Context {
     pub handler: UpdateHandler<HandlerError>,
     /// Bounds the updates handled at once by this replica.
     pub handler_slots: Semaphore,
+    /// Wake-ups from other replicas' releases.
+    pub signals: Arc<Signals>,
 }
 
 /// A start-up failure, printed as one line.
@@ -123,6 +126,7 @@ impl Application {
             me,
             health,
             handler: bot::schema(),
+            signals: Arc::new(Signals::default()),
         });
         Ok(Application { ctx, listener })
     }
@@ -160,6 +164,11 @@ impl Application {
             })
         };
         let monitor = tokio::spawn(monitor_redis(ctx.clone(), http_stop.clone()));
+        let listener = tokio::spawn(signals::listen(
+            ctx.store.clone(),
+            ctx.signals.clone(),
+            http_stop.clone(),
+        ));
         let poller = match ctx.settings.ingest {
             IngestMode::Polling => Some(tokio::spawn(ingest::poller::run(
                 ctx.clone(),
@@ -193,6 +202,7 @@ impl Application {
         http_stop.cancel();
         let _ = tokio::time::timeout(Duration::from_secs(1), http_task).await;
         monitor.abort();
+        listener.abort();
         tracing::info!(took = ?started.elapsed(), "stopped");
     }
 }

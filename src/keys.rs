@@ -124,6 +124,12 @@ impl Keys {
         format!("{}mm:{chat}:{}", self.base, message_id / MAP_BUCKET)
     }
 
+    /// Pub/sub channel: "poller" when the poller lease is released,
+    /// "partitions" when partitions are handed back, so others act at once.
+    pub fn events(&self) -> String {
+        format!("{}events", self.base)
+    }
+
     /// String: the partition count this deployment was created with.
     pub fn partitions_setting(&self) -> String {
         format!("{}partitions", self.base)

@@ -41,11 +41,18 @@ impl HeldLease {
         self.lost.is_cancelled()
     }
 
-    /// Stops renewing and deletes the lease if it is still ours.
+    /// Stops renewing and deletes the lease if it is still ours, then wakes
+    /// the followers so one takes over at once.
     pub async fn release(self) {
         self.renewer.abort();
         match self.store.release_lease(&self.key, &self.token).await {
-            Ok(true) => tracing::info!("poller lease released"),
+            Ok(true) => {
+                tracing::info!("poller lease released");
+                let _ = self
+                    .store
+                    .publish_event(crate::signals::POLLER_RELEASED)
+                    .await;
+            }
             Ok(false) => {}
             Err(e) => {
                 tracing::warn!(error = %e, "could not release the poller lease; it will expire")
@@ -60,6 +67,7 @@ pub async fn acquire_poller(
     replica: &str,
     ttl: Duration,
     shutdown: &CancellationToken,
+    released: &tokio::sync::Notify,
 ) -> Option<HeldLease> {
     let mut logged_error = false;
     loop {
@@ -95,6 +103,7 @@ pub async fn acquire_poller(
         }
         tokio::select! {
             _ = shutdown.cancelled() => return None,
+            _ = released.notified() => {}
             _ = tokio::time::sleep(FOLLOWER_RETRY) => {}
         }
     }

@@ -13,6 +13,7 @@
 //! - [`ingest`]: getting updates from Telegram into the partitioned streams
 //!   (long polling by the lease holder, or the webhook endpoint).
 //! - [`partitions`]: which replica owns which stream partition, and rebalancing.
+//! - [`signals`]: pub/sub wake-ups so hand-overs on shutdown are immediate.
 //! - [`worker`]: consumes owned partitions; per-chat order, cross-chat concurrency,
 //!   acknowledge after handling.
 //! - [`bot`]: the teloxide handler tree; thin handlers that call services;
@@ -44,6 +45,7 @@ pub mod lease;
 pub mod limiter;
 pub mod metrics;
 pub mod partitions;
+pub mod signals;
 pub mod store;
 pub mod telegram;
 pub mod telemetry;

@@ -27,16 +27,20 @@ struct Running {
 }
 
 /// Runs the ownership loop and the partition workers until shutdown, then
-/// stops every worker (each finishes and acknowledges its batch and releases
-/// its partition) and removes this replica from the live set.
+/// leaves the live set and stops every worker (each finishes and
+/// acknowledges its updates, then releases and announces its partition).
 pub async fn run(ctx: Arc<Context>, shutdown: CancellationToken) {
-    let tick = (ctx.settings.partition_lease / 5).max(Duration::from_millis(100));
+    // Renew well before expiry; a released partition is announced at once
+    // (signals), so this interval only bounds how fast dead replicas are replaced.
+    let tick = (ctx.settings.partition_lease / 5)
+        .clamp(Duration::from_millis(100), Duration::from_millis(500));
     let mut running: HashMap<u32, Running> = HashMap::new();
     let mut first = true;
     loop {
         if !first {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
+                _ = ctx.signals.partitions.notified() => {}
                 _ = tokio::time::sleep(tick) => {}
             }
         }
@@ -96,13 +100,9 @@ pub async fn run(ctx: Arc<Context>, shutdown: CancellationToken) {
             .partitions_owned
             .set(running.values().filter(|r| !r.stop.is_cancelled()).count() as i64);
     }
-    for r in running.values() {
-        r.stop.cancel();
-    }
-    for (_, r) in running.drain() {
-        let _ = r.join.await;
-    }
-    ctx.metrics.partitions_owned.set(0);
+    // Leave the live set first, so the others' fair share already counts
+    // without us when our partitions come free; then stop the workers, each
+    // of which finishes, acknowledges, releases and announces its partition.
     if let Err(e) = ctx
         .store
         .partitions_tick(
@@ -115,4 +115,11 @@ pub async fn run(ctx: Arc<Context>, shutdown: CancellationToken) {
     {
         tracing::warn!(error = %e, "could not leave the live replica set; it will expire");
     }
+    for r in running.values() {
+        r.stop.cancel();
+    }
+    for (_, r) in running.drain() {
+        let _ = r.join.await;
+    }
+    ctx.metrics.partitions_owned.set(0);
 }

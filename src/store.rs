@@ -227,6 +227,22 @@ impl Store {
         })
     }
 
+    /// Tells the other replicas something was released (see [`crate::signals`]).
+    pub async fn publish_event(&self, event: &str) -> RedisResult<()> {
+        redis::cmd("PUBLISH")
+            .arg(self.keys.events())
+            .arg(event)
+            .query_async::<()>(&mut self.conn())
+            .await
+    }
+
+    /// A pub/sub connection subscribed to the events channel.
+    pub async fn subscribe_events(&self) -> RedisResult<redis::aio::PubSub> {
+        let mut pubsub = self.client.get_async_pubsub().await?;
+        pubsub.subscribe(self.keys.events()).await?;
+        Ok(pubsub)
+    }
+
     pub async fn ping(&self) -> RedisResult<()> {
         let mut c = self.conn();
         redis::cmd("PING")

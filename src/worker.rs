@@ -84,7 +84,14 @@ pub async fn run_partition(ctx: Arc<Context>, p: u32, stop: CancellationToken) {
         .release_partition(&ctx.settings.replica_id, p)
         .await
     {
-        Ok(_) => tracing::info!(partition = p, "partition released"),
+        Ok(true) => {
+            tracing::info!(partition = p, "partition released");
+            let _ = ctx
+                .store
+                .publish_event(crate::signals::PARTITIONS_RELEASED)
+                .await;
+        }
+        Ok(false) => {}
         Err(e) => {
             tracing::warn!(partition = p, error = %e, "could not release partition; it will expire")
         }

@@ -56,6 +56,7 @@ pub async fn run(ctx: Arc<Context>, shutdown: CancellationToken) {
             &ctx.settings.replica_id,
             ctx.settings.poller_lease,
             &shutdown,
+            &ctx.signals.poller,
         )
         .await
         else {
