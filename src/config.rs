@@ -548,14 +548,17 @@ mod tests {
             .collect()
     }
 
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
+
     #[test]
-    fn defaults_apply_when_only_the_token_is_set() {
-        let s = Settings::load_from(None, &env(&[("BOT_TOKEN", "1:abc")])).unwrap();
+    fn defaults_apply_when_only_the_token_is_set() -> TestResult {
+        let s = Settings::load_from(None, &env(&[("BOT_TOKEN", "1:abc")]))?;
         assert_eq!(s.key_prefix, "anonchat");
         assert_eq!(s.partitions, 64);
         assert_eq!(s.http_addr.port(), 8080);
         assert_eq!(s.ingest, IngestMode::Polling);
         assert_eq!(s.telegram_api_url.as_str(), "https://api.telegram.org/");
+        Ok(())
     }
 
     #[test]
@@ -576,23 +579,23 @@ mod tests {
     }
 
     #[test]
-    fn secrets_do_not_appear_in_debug_output() {
+    fn secrets_do_not_appear_in_debug_output() -> TestResult {
         let s = Settings::load_from(
             None,
             &env(&[
                 ("BOT_TOKEN", "42:VERYSECRET"),
                 ("REDIS_URL", "redis://:hunter2@localhost:6379"),
             ]),
-        )
-        .unwrap();
+        )?;
         let debug = format!("{s:?}");
         assert!(!debug.contains("VERYSECRET"), "{debug}");
         assert!(!debug.contains("hunter2"), "{debug}");
         assert!(!s.redis_url_redacted().contains("hunter2"));
+        Ok(())
     }
 
     #[test]
-    fn durations_take_seconds_or_units() {
+    fn durations_take_seconds_or_units() -> TestResult {
         let s = Settings::load_from(
             None,
             &env(&[
@@ -600,11 +603,10 @@ mod tests {
                 ("SEARCH_TIMEOUT", "90"),
                 ("CHAT_IDLE_TIMEOUT", "2h"),
             ]),
-        )
-        .unwrap();
+        )?;
         assert_eq!(s.search_timeout, Duration::from_secs(90));
         assert_eq!(s.chat_idle_timeout, Duration::from_secs(7200));
-        let d = Settings::load_from(None, &env(&[("BOT_TOKEN", "1:a")])).unwrap();
+        let d = Settings::load_from(None, &env(&[("BOT_TOKEN", "1:a")]))?;
         assert_eq!(d.search_timeout, Duration::from_secs(600));
         let err = Settings::load_from(
             None,
@@ -613,6 +615,7 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("SEARCH_TIMEOUT"), "{err}");
+        Ok(())
     }
 
     #[test]
@@ -624,16 +627,16 @@ mod tests {
     }
 
     #[test]
-    fn file_layer_is_overridden_by_environment() {
-        let dir = tempfile::tempdir().unwrap();
+    fn file_layer_is_overridden_by_environment() -> TestResult {
+        let dir = tempfile::tempdir()?;
         let path = dir.path().join("anonchat.toml");
-        std::fs::write(&path, "key_prefix = \"fromfile\"\npartitions = 8\n").unwrap();
+        std::fs::write(&path, "key_prefix = \"fromfile\"\npartitions = 8\n")?;
         let s = Settings::load_from(
             Some(&path),
             &env(&[("BOT_TOKEN", "1:a"), ("PARTITIONS", "16")]),
-        )
-        .unwrap();
+        )?;
         assert_eq!(s.key_prefix, "fromfile");
         assert_eq!(s.partitions, 16);
+        Ok(())
     }
 }

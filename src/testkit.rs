@@ -29,7 +29,7 @@ pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
-        .expect("no free port on 127.0.0.1")
+        .unwrap_or_else(|e| panic!("no free port on 127.0.0.1: {e}"))
 }
 
 /// `$REDIS_SERVER`, else `redis-server` on `PATH`.
@@ -101,7 +101,7 @@ impl RedisServer {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("spawn redis-server");
+            .unwrap_or_else(|e| panic!("spawn redis-server: {e}"));
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
@@ -147,10 +147,10 @@ impl RedisServer {
             .set_connection_timeout(Some(Duration::from_secs(5)))
             .set_response_timeout(Some(Duration::from_secs(10)));
         redis::Client::open(self.url())
-            .expect("redis url")
+            .unwrap_or_else(|e| panic!("redis url: {e}"))
             .get_multiplexed_async_connection_with_config(&config)
             .await
-            .expect("connect to test redis")
+            .unwrap_or_else(|e| panic!("connect to test redis: {e}"))
     }
 
     /// Kills the server hard (SIGKILL).
@@ -203,7 +203,9 @@ impl Replica {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("spawn anonchat");
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn anonchat: {e}"));
         let logs = Arc::new(Mutex::new(Vec::new()));
         let (tx, rx) = watch::channel(0u64);
         let tx = Arc::new(tx);
@@ -288,7 +290,7 @@ impl Replica {
                     self.logs().join("\n")
                 )
             });
-        let v: Value = serde_json::from_str(&line).expect("json log line");
+        let v: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("json log line: {e}"));
         self.http_addr = v["addr"].as_str().and_then(|a| a.parse().ok());
         self.wait_log(WAIT, |l| l.contains("replica running"))
             .await
@@ -349,10 +351,10 @@ impl Replica {
     pub async fn http_get(&self, path: &str) -> (u16, String) {
         let addr = self
             .http_addr
-            .expect("replica http address (call wait_running)");
+            .unwrap_or_else(|| panic!("replica http address unknown (call wait_running)"));
         let r = reqwest::get(format!("http://{addr}{path}"))
             .await
-            .expect("replica http");
+            .unwrap_or_else(|e| panic!("replica http: {e}"));
         let status = r.status().as_u16();
         (status, r.text().await.unwrap_or_default())
     }
@@ -388,7 +390,7 @@ impl TempDir {
             std::process::id(),
             NEXT.fetch_add(1, Ordering::Relaxed)
         ));
-        std::fs::create_dir_all(&path).expect("create temp dir");
+        std::fs::create_dir_all(&path).unwrap_or_else(|e| panic!("create temp dir: {e}"));
         TempDir(path)
     }
 

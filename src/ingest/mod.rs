@@ -112,7 +112,10 @@ mod tests {
     #[test]
     fn item_needs_an_update_id() {
         assert!(item_for(&json!({"message": {}}), 4).is_none());
-        let item = item_for(&json!({"update_id": 5, "message": {"chat": {"id": 3}}}), 4).unwrap();
+        let item = item_for(&json!({"update_id": 5, "message": {"chat": {"id": 3}}}), 4);
+        let Some(item) = item else {
+            panic!("an update with an id gives an item");
+        };
         assert_eq!(item.update_id, 5);
         assert_eq!(item.chat, 3);
     }
