@@ -132,12 +132,12 @@ async fn a_burst_from_500_chats_is_delivered_in_order_within_the_budget() {
     }
     let took = started.elapsed();
     let counters = cluster.tg.counters();
-    // Over 5 s windows: the budget allows 5 s x 200/s plus its burst (10);
-    // a send that leaves up to 100 ms after its slot (two busy cores) can
-    // land in the next window, worth 20 more at 200/s.
-    let peak = peak_in_window(&cluster, SENDS, Duration::from_secs(5));
+    // Over 10 s windows: the budget allows 10 s x 200/s plus its burst (10);
+    // sends that leave up to 200 ms after their slots (two busy cores, other
+    // tests running) can land in the next window, worth 40 more at 200/s.
+    let peak = peak_in_window(&cluster, SENDS, Duration::from_secs(10));
     println!(
-        "5,000 relayed in {took:?} after the burst; peak {peak} sends in 5 s (budget 200/s); 429s: {}",
+        "5,000 relayed in {took:?} after the burst; peak {peak} sends in 10 s (budget 200/s); 429s: {}",
         counters.too_many_requests
     );
     assert_eq!(
@@ -145,8 +145,8 @@ async fn a_burst_from_500_chats_is_delivered_in_order_within_the_budget() {
         "the budget keeps us under Telegram's limits"
     );
     assert!(
-        peak <= 5 * 200 + 10 + 20,
-        "global rate above the budget: {peak} in 5 s"
+        peak <= 10 * 200 + 10 + 40,
+        "global rate above the budget: {peak} in 10 s"
     );
 }
 
