@@ -993,11 +993,9 @@ async fn an_idle_chat_ends_once_for_both_but_messages_keep_it_alive() {
 
 // ---------------------------------------------------------------- races
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_message_racing_stop_never_reaches_anyone_else() {
-    let cluster = Cluster::start(2).await;
-    let db = Db::new(&cluster).await;
-    let pairs: Vec<(User, User)> = (0..8)
+/// `n` chatting pairs (A0..An with B0..Bn) and Carol, who is searching.
+async fn pairs_and_a_searcher(cluster: &Cluster, n: usize) -> (Vec<(User, User)>, User) {
+    let pairs: Vec<(User, User)> = (0..n)
         .map(|i| {
             (
                 cluster.user(&format!("A{i}")),
@@ -1013,6 +1011,14 @@ async fn a_message_racing_stop_never_reaches_anyone_else() {
         carol.command("/search");
     })
     .await;
+    (pairs, carol)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_racing_stop_never_reaches_anyone_else() {
+    let cluster = Cluster::start(2).await;
+    let db = Db::new(&cluster).await;
+    let (pairs, carol) = pairs_and_a_searcher(&cluster, 8).await;
 
     // Bob's Stop and Alice's text at the same moment, in both orders; Bob
     // searches again at once, so a stale route would land in a new chat.
@@ -1086,22 +1092,7 @@ async fn a_message_racing_stop_never_reaches_anyone_else() {
 async fn both_partners_pressing_next_together_never_double_pair() {
     let cluster = Cluster::start(2).await;
     let db = Db::new(&cluster).await;
-    let pairs: Vec<(User, User)> = (0..4)
-        .map(|i| {
-            (
-                cluster.user(&format!("A{i}")),
-                cluster.user(&format!("B{i}")),
-            )
-        })
-        .collect();
-    for (a, b) in &pairs {
-        pair(a, b).await;
-    }
-    let carol = cluster.user("Carol");
-    expect_after(&carol, "searching", EN, || {
-        carol.command("/search");
-    })
-    .await;
+    let (pairs, carol) = pairs_and_a_searcher(&cluster, 4).await;
 
     for (a, b) in &pairs {
         a.send_text(&en("btn_next"));

@@ -246,21 +246,12 @@ impl User {
 
 /// Polls `check` until it returns Some or `timeout` passes (for state outside
 /// the fake, e.g. Redis or logs); 20 ms between checks.
-pub async fn eventually<T, F, Fut>(timeout: Duration, mut check: F) -> Option<T>
+pub async fn eventually<T, F, Fut>(timeout: Duration, check: F) -> Option<T>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
 {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = check().await {
-            return Some(v);
-        }
-        if Instant::now() >= deadline {
-            return None;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    poll_until(timeout, Duration::from_millis(20), check).await
 }
 
 /// Like [`eventually`], checking every `every` (for checks too costly to run
