@@ -77,36 +77,35 @@ pub async fn command(ctx: Arc<Context>, msg: Message, cmd: Command) -> HandlerRe
         }
         Command::Language => {
             let (_, lang) = ctx.chat.state(user, tg).await?;
-            let markup = teloxide::types::ReplyMarkup::InlineKeyboard(texts::language_picker());
-            ctx.out
-                .send_text(
-                    user,
-                    text("language_prompt", lang),
-                    Some(markup),
-                    Slot::Reserve(1),
-                )
-                .await?;
-            Ok(())
+            ask(
+                &ctx,
+                user,
+                text("language_prompt", lang),
+                texts::language_picker(),
+            )
+            .await
         }
         Command::Settings => {
             let (_, lang) = ctx.chat.state(user, tg).await?;
             let (same_language, protect) = ctx.chat.settings(user).await?;
-            let markup = teloxide::types::ReplyMarkup::InlineKeyboard(texts::settings_buttons(
-                lang,
-                same_language,
-                protect,
-            ));
-            ctx.out
-                .send_text(
-                    user,
-                    text("settings_title", lang),
-                    Some(markup),
-                    Slot::Reserve(1),
-                )
-                .await?;
-            Ok(())
+            let buttons = texts::settings_buttons(lang, same_language, protect);
+            ask(&ctx, user, text("settings_title", lang), buttons).await
         }
     }
+}
+
+/// Sends a text with inline buttons under it.
+async fn ask(
+    ctx: &Context,
+    chat: i64,
+    body: String,
+    buttons: teloxide::types::InlineKeyboardMarkup,
+) -> HandlerResult {
+    let markup = teloxide::types::ReplyMarkup::InlineKeyboard(buttons);
+    ctx.out
+        .send_text(chat, body, Some(markup), Slot::Reserve(1))
+        .await?;
+    Ok(())
 }
 
 fn state_keyboard(state: UserState) -> Keyboard {
