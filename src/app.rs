@@ -10,8 +10,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use secrecy::ExposeSecret;
-use teloxide::dispatching::UpdateHandler;
 use teloxide::prelude::*;
 use teloxide::types::Me;
 use teloxide::RequestError;
@@ -19,33 +17,17 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-use crate::bot::{self, texts, HandlerError};
+use crate::bot::{self, commands, texts::Lang, Deps};
 use crate::chat::ChatService;
 use crate::config::{IngestMode, Settings};
-use crate::http::{self, Health};
+use crate::health::Health;
 use crate::limiter::Limiter;
 use crate::metrics::Metrics;
-use crate::signals::{self, Signals};
+use crate::runtime::{Journal, Runtime};
 use crate::store::{Store, StoreError};
-use crate::telegram::Outbound;
-use crate::{ingest, partitions, timers};
-
-/// Everything a running replica shares between its parts.
-pub struct Context {
-    pub settings: Settings,
-    pub store: Store,
-    pub metrics: Arc<Metrics>,
-    pub bot: Bot,
-    pub out: Outbound,
-    pub chat: ChatService,
-    pub me: Me,
-    pub health: Health,
-    pub handler: UpdateHandler<HandlerError>,
-    /// Bounds the updates handled at once by this replica.
-    pub handler_slots: Semaphore,
-    /// Wake-ups from other replicas' releases.
-    pub signals: Arc<Signals>,
-}
+use crate::telegram::{make_bot, Outbound};
+use crate::wakeups::{self, Wakeups};
+use crate::{http, ingest, partitions, timers};
 
 /// A start-up failure, printed as one line.
 #[derive(Debug, thiserror::Error)]
@@ -60,23 +42,14 @@ pub enum StartupError {
     Bind { addr: SocketAddr, cause: String },
     #[error("cannot build the HTTP client: {0}")]
     Client(String),
+    #[error("cannot open HANDLED_JOURNAL {path}: {cause}")]
+    Journal { path: String, cause: String },
 }
 
 /// A replica, built and ready to run.
 pub struct Application {
-    ctx: Arc<Context>,
+    ctx: Arc<Runtime>,
     listener: TcpListener,
-}
-
-/// A teloxide `Bot` for `settings`, with a client timeout that fits normal calls.
-pub fn make_bot(settings: &Settings) -> Result<Bot, StartupError> {
-    let client = teloxide::net::default_reqwest_settings()
-        .timeout(settings.telegram_timeout)
-        .pool_max_idle_per_host(64)
-        .build()
-        .map_err(|e| StartupError::Client(e.to_string()))?;
-    Ok(Bot::with_client(settings.bot_token.expose_secret(), client)
-        .set_api_url(settings.telegram_api_url.clone()))
 }
 
 impl Application {
@@ -95,7 +68,7 @@ impl Application {
             .ensure_groups(settings.partitions)
             .await
             .map_err(StoreError::from)?;
-        let bot = make_bot(&settings)?;
+        let bot = make_bot(&settings).map_err(|e| StartupError::Client(e.to_string()))?;
         let me = get_me(&bot, &settings).await?;
         tracing::info!(bot = %me.username(), "bot identity confirmed");
         register_commands(&bot).await;
@@ -106,27 +79,38 @@ impl Application {
                     addr: settings.http_addr,
                     cause: e.to_string(),
                 })?;
+        let journal = match &settings.handled_journal {
+            None => None,
+            Some(path) => Some(Journal::open(path).map_err(|e| StartupError::Journal {
+                path: path.display().to_string(),
+                cause: e.to_string(),
+            })?),
+        };
         let metrics = Arc::new(Metrics::with_round_trips(store.round_trips()));
         metrics.redis_up.set(1);
         let health = Health::default();
         health.set_redis_up(true);
-        let ctx = Arc::new(Context {
-            handler_slots: Semaphore::new(settings.worker_concurrency),
+        let deps = Arc::new(Deps {
             out: Outbound::new(
-                bot.clone(),
+                bot,
                 metrics.clone(),
                 Limiter::new(store.clone(), &settings),
                 settings.max_inflight_sends,
             ),
             chat: ChatService::new(store.clone(), &settings),
+            metrics: metrics.clone(),
+        });
+        let ctx = Arc::new(Runtime {
+            handler_slots: Semaphore::new(settings.worker_concurrency),
             settings,
             store,
             metrics,
-            bot,
-            me,
             health,
-            handler: bot::schema(),
-            signals: Arc::new(Signals::default()),
+            wakeups: Arc::new(Wakeups::default()),
+            deps,
+            me,
+            handlers: bot::schema(),
+            journal,
         });
         Ok(Application { ctx, listener })
     }
@@ -134,10 +118,6 @@ impl Application {
     /// The HTTP address actually bound (useful with port 0).
     pub fn local_addr(&self) -> Option<SocketAddr> {
         self.listener.local_addr().ok()
-    }
-
-    pub fn context(&self) -> Arc<Context> {
-        self.ctx.clone()
     }
 
     /// Runs until `shutdown` fires, then shuts down gracefully.
@@ -164,9 +144,9 @@ impl Application {
             })
         };
         let monitor = tokio::spawn(monitor_redis(ctx.clone(), http_stop.clone()));
-        let listener = tokio::spawn(signals::listen(
+        let listener = tokio::spawn(wakeups::listen(
             ctx.store.clone(),
-            ctx.signals.clone(),
+            ctx.wakeups.clone(),
             http_stop.clone(),
         ));
         let poller = match ctx.settings.ingest {
@@ -208,7 +188,7 @@ impl Application {
 }
 
 /// Pings Redis every second; readiness and `redis_up` follow the answer.
-async fn monitor_redis(ctx: Arc<Context>, stop: CancellationToken) {
+async fn monitor_redis(ctx: Arc<Runtime>, stop: CancellationToken) {
     let mut was_up = true;
     loop {
         tokio::select! {
@@ -258,9 +238,9 @@ async fn get_me(bot: &Bot, settings: &Settings) -> Result<Me, StartupError> {
 
 /// Sets the command menu in every language; a failure is only logged.
 async fn register_commands(bot: &Bot) {
-    for &lang in texts::Lang::ALL {
-        let mut req = bot.set_my_commands(texts::menu(lang));
-        if lang != texts::Lang::En {
+    for &lang in Lang::ALL {
+        let mut req = bot.set_my_commands(commands::menu(lang));
+        if lang != Lang::En {
             req = req.language_code(lang.code());
         }
         if let Err(e) = req.await {

@@ -11,9 +11,10 @@ use secrecy::ExposeSecret;
 use teloxide::prelude::*;
 use tokio_util::sync::CancellationToken;
 
-use crate::app::{self, Application};
+use crate::app::Application;
 use crate::config::{Settings, VARIABLES};
 use crate::ingest::ALLOWED_UPDATES;
+use crate::telegram::make_bot;
 use crate::telemetry;
 
 #[derive(Parser, Debug)]
@@ -138,7 +139,7 @@ async fn set_webhook(settings: &Settings) -> ExitCode {
     let Some(secret) = settings.webhook_secret.as_ref() else {
         return fail("configuration error: WEBHOOK_SECRET is required for set-webhook");
     };
-    let bot = match app::make_bot(settings) {
+    let bot = match make_bot(settings) {
         Ok(b) => b,
         Err(e) => return fail(e),
     };
@@ -161,7 +162,7 @@ async fn set_webhook(settings: &Settings) -> ExitCode {
 }
 
 async fn delete_webhook(settings: &Settings) -> ExitCode {
-    let bot = match app::make_bot(settings) {
+    let bot = match make_bot(settings) {
         Ok(b) => b,
         Err(e) => return fail(e),
     };

@@ -76,6 +76,8 @@ pub struct Settings {
     pub inbound_burst: u32,
     pub inbound_notice_secs: u64,
     pub max_inflight_sends: usize,
+    /// Where the handled-updates journal goes (a test hook; off when None).
+    pub handled_journal: Option<std::path::PathBuf>,
 }
 
 /// Every variable: name, default (None = required or optional without default),
@@ -242,6 +244,11 @@ pub const VARIABLES: &[(&str, Option<&str>, &str)] = &[
         "MAX_INFLIGHT_SENDS",
         Some("64"),
         "Bot API calls in flight at once per replica",
+    ),
+    (
+        "HANDLED_JOURNAL",
+        None,
+        "Test hook: append one JSON line per handled update (update_id, chat, partition, time) to this file; off when unset",
     ),
 ];
 
@@ -533,6 +540,7 @@ impl Raw {
             inbound_burst: self.number("INBOUND_BURST", 1, 1_000_000)?,
             inbound_notice_secs: self.number("INBOUND_NOTICE_SECS", 1, 86_400)?,
             max_inflight_sends: self.number("MAX_INFLIGHT_SENDS", 1, 10_000)?,
+            handled_journal: self.get("HANDLED_JOURNAL").map(std::path::PathBuf::from),
         })
     }
 }

@@ -4,7 +4,6 @@
 //! axum is the HTTP server because it is the tokio project's own, small, and
 //! what teloxide's webhook support builds on.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -14,37 +13,12 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::Router;
 
-use crate::app::Context;
 use crate::config::IngestMode;
 use crate::ingest::webhook;
-
-/// What `/readyz` reports: Redis reachable and this replica doing its work.
-#[derive(Debug, Default)]
-pub struct Health {
-    redis_up: AtomicBool,
-    working: AtomicBool,
-    stopping: AtomicBool,
-}
-
-impl Health {
-    pub fn set_redis_up(&self, up: bool) {
-        self.redis_up.store(up, Ordering::Relaxed);
-    }
-    pub fn set_working(&self, working: bool) {
-        self.working.store(working, Ordering::Relaxed);
-    }
-    pub fn set_stopping(&self) {
-        self.stopping.store(true, Ordering::Relaxed);
-    }
-    pub fn ready(&self) -> bool {
-        self.redis_up.load(Ordering::Relaxed)
-            && self.working.load(Ordering::Relaxed)
-            && !self.stopping.load(Ordering::Relaxed)
-    }
-}
+use crate::runtime::Runtime;
 
 /// The router for one replica.
-pub fn router(ctx: Arc<Context>) -> Router {
+pub fn router(ctx: Arc<Runtime>) -> Router {
     let mut router = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -59,7 +33,7 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
-async fn readyz(State(ctx): State<Arc<Context>>) -> impl IntoResponse {
+async fn readyz(State(ctx): State<Arc<Runtime>>) -> impl IntoResponse {
     if ctx.health.ready() {
         (StatusCode::OK, "ready")
     } else {
@@ -67,7 +41,7 @@ async fn readyz(State(ctx): State<Arc<Context>>) -> impl IntoResponse {
     }
 }
 
-async fn metrics(State(ctx): State<Arc<Context>>) -> impl IntoResponse {
+async fn metrics(State(ctx): State<Arc<Runtime>>) -> impl IntoResponse {
     (
         [(
             header::CONTENT_TYPE,
@@ -78,7 +52,7 @@ async fn metrics(State(ctx): State<Arc<Context>>) -> impl IntoResponse {
 }
 
 async fn webhook_endpoint(
-    State(ctx): State<Arc<Context>>,
+    State(ctx): State<Arc<Runtime>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> StatusCode {

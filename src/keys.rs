@@ -1,15 +1,48 @@
-//! Every Redis key anonchat uses, built in one place.
+//! Every Redis key anonchat uses, named once.
 //!
 //! All keys start with `{KEY_PREFIX}:v1:` so several bots (and tests) can share
-//! one Redis and a future incompatible layout can live beside this one.
-//! The list of keys, their types, writers and lifetimes is in `docs/redis.md`;
-//! keep the two in step.
+//! one Redis and a future incompatible layout can live beside this one. Each
+//! key's name is a constant below; [`Keys`] builds them for Rust callers and
+//! [`lua_prelude`] generates the same builders (`K.user(id)`, ...) for the Lua
+//! scripts, so a name exists exactly once. The list of keys, their types,
+//! writers and lifetimes is in `docs/redis.md`; keep the two in step.
 
 /// Message ids per message-map hash (small hashes stay compact listpacks).
 pub const MAP_BUCKET: i32 = 64;
 
 /// Consumer group name used on every partition stream.
 pub const GROUP: &str = "workers";
+
+// The names, relative to the key base. A trailing ':' means "followed by an id".
+const POLLER_LEASE: &str = "poller:lease";
+const POLLER_EPOCH: &str = "poller:epoch";
+const POLLER_OFFSET: &str = "poller:offset";
+const SEEN: &str = "seen:";
+const STREAM: &str = "in:";
+const OWNER: &str = "owner:";
+const REPLICAS: &str = "replicas";
+const USER: &str = "u:";
+const QUEUE: &str = "queue";
+const SEARCH_TIMERS: &str = "t:search";
+const IDLE_TIMERS: &str = "t:idle";
+const ALBUM_TIMERS: &str = "t:album";
+const ALBUM: &str = "album:";
+const BLOCKS: &str = "blk:";
+const LEFT: &str = "left:";
+const MESSAGE_MAP: &str = "mm:";
+const EVENTS: &str = "events";
+const PARTITIONS: &str = "partitions";
+const CHAT_BUDGET: &str = "rl:c:";
+const GLOBAL_BUDGET: &str = "rl:g";
+const INBOUND: &str = "rl:in:";
+const NOTICE: &str = "rl:note:";
+const RECENT_429: &str = "rl:429";
+
+/// `"lo:hi"`: the id of a pair, the same whichever side names it.
+pub fn pair_id(a: i64, b: i64) -> String {
+    let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+    format!("{lo}:{hi}")
+}
 
 /// Key builder for one deployment (one prefix).
 #[derive(Debug, Clone)]
@@ -24,116 +57,183 @@ impl Keys {
         }
     }
 
-    /// The common start of every key.
+    /// The common start of every key (every script's `ARGV[1]`).
     pub fn base(&self) -> &str {
         &self.base
     }
 
+    fn key(&self, name: &str) -> String {
+        format!("{}{name}", self.base)
+    }
+
     /// String `"{replica} {epoch}"`, PX lease: who may call getUpdates.
     pub fn poller_lease(&self) -> String {
-        format!("{}poller:lease", self.base)
+        self.key(POLLER_LEASE)
     }
 
     /// Integer, INCR on every acquisition: the fencing epoch.
     pub fn poller_epoch(&self) -> String {
-        format!("{}poller:epoch", self.base)
+        self.key(POLLER_EPOCH)
     }
 
     /// Integer: the next getUpdates offset, written with each batch.
     pub fn poller_offset(&self) -> String {
-        format!("{}poller:offset", self.base)
+        self.key(POLLER_OFFSET)
     }
 
-    /// Prefix of `seen:{update_id / 128}` dedupe hashes (field `update_id % 128`,
+    /// Dedupe hash `seen:{update_id / 128}` (field `update_id % 128`,
     /// EXPIRE about a day after the last write).
-    pub fn seen_prefix(&self) -> String {
-        format!("{}seen:", self.base)
-    }
-
-    /// Prefix of the partition streams `in:{p}`.
-    pub fn stream_prefix(&self) -> String {
-        format!("{}in:", self.base)
+    pub fn seen(&self, bucket: i64) -> String {
+        format!("{}{SEEN}{bucket}", self.base)
     }
 
     /// Stream of partition `p`.
     pub fn stream(&self, p: u32) -> String {
-        format!("{}in:{p}", self.base)
+        format!("{}{STREAM}{p}", self.base)
     }
 
-    /// Prefix of partition owner leases `owner:{p}` (string replica id, PX).
-    pub fn owner_prefix(&self) -> String {
-        format!("{}owner:", self.base)
-    }
-
-    /// Owner lease of partition `p`.
+    /// Owner lease of partition `p` (string replica id, PX).
     pub fn owner(&self, p: u32) -> String {
-        format!("{}owner:{p}", self.base)
+        format!("{}{OWNER}{p}", self.base)
     }
 
     /// Sorted set replica id -> last heartbeat (ms): the live replicas.
     pub fn replicas(&self) -> String {
-        format!("{}replicas", self.base)
+        self.key(REPLICAS)
     }
 
     /// Hash per user: `st` (idle|search|chat), `p` partner id, `lang` language
     /// replies use, `lo` language chosen with /language, `sl` same-language
     /// matching (1), `pr` protect my messages (1). EXPIRE 30 days after the last change.
     pub fn user(&self, id: i64) -> String {
-        format!("{}u:{id}", self.base)
+        format!("{}{USER}{id}", self.base)
     }
 
     /// Sorted set user id -> enqueue time (ms): who is searching, oldest first.
     pub fn queue(&self) -> String {
-        format!("{}queue", self.base)
+        self.key(QUEUE)
     }
 
     /// Sorted set user id -> deadline (ms): searches that time out.
     pub fn search_timers(&self) -> String {
-        format!("{}t:search", self.base)
+        self.key(SEARCH_TIMERS)
     }
 
-    /// Sorted set "lo:hi" pair -> deadline (ms): chats that end when idle.
+    /// Sorted set pair id ("lo:hi") -> deadline (ms): chats that end when idle.
     pub fn idle_timers(&self) -> String {
-        format!("{}t:idle", self.base)
+        self.key(IDLE_TIMERS)
     }
 
     /// Sorted set "chat:group" -> flush time (ms): albums being gathered.
     pub fn album_timers(&self) -> String {
-        format!("{}t:album", self.base)
+        self.key(ALBUM_TIMERS)
     }
 
     /// List of message ids of one album being gathered (PX 60 s).
     pub fn album(&self, chat: i64, group: &str) -> String {
-        format!("{}album:{chat}:{group}", self.base)
+        format!("{}{ALBUM}{chat}:{group}", self.base)
     }
 
-    /// Set of user ids that `id` blocked (written by reports; checked by matching).
+    /// Set of user ids that `id` blocked; checked by matching in both
+    /// directions. Nothing writes it yet (reports and /block will).
     pub fn blocks(&self, id: i64) -> String {
-        format!("{}blk:{id}", self.base)
+        format!("{}{BLOCKS}{id}", self.base)
     }
 
-    /// Marker "these two just left each other" (EX REJOIN_COOLDOWN_SECS), ids ordered.
+    /// Marker "these two just left each other" (EX REJOIN_COOLDOWN_SECS).
     pub fn left(&self, a: i64, b: i64) -> String {
-        let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
-        format!("{}left:{lo}:{hi}", self.base)
+        format!("{}{LEFT}{}", self.base, pair_id(a, b))
     }
 
     /// Hash of one chat's message-id map bucket: message id -> "chat:message"
     /// of its counterpart (64 ids per bucket, EXPIRE 48 h).
     pub fn message_map(&self, chat: i64, message_id: i32) -> String {
-        format!("{}mm:{chat}:{}", self.base, message_id / MAP_BUCKET)
+        format!(
+            "{}{MESSAGE_MAP}{chat}:{}",
+            self.base,
+            message_id / MAP_BUCKET
+        )
     }
 
     /// Pub/sub channel: "poller" when the poller lease is released,
     /// "partitions" when partitions are handed back, so others act at once.
     pub fn events(&self) -> String {
-        format!("{}events", self.base)
+        self.key(EVENTS)
     }
 
     /// String: the partition count this deployment was created with.
     pub fn partitions_setting(&self) -> String {
-        format!("{}partitions", self.base)
+        self.key(PARTITIONS)
     }
+
+    /// String (float ms): GCRA time of the next send into one chat.
+    pub fn chat_budget(&self, chat: i64) -> String {
+        format!("{}{CHAT_BUDGET}{chat}", self.base)
+    }
+
+    /// String (float ms): GCRA time of the bot's next send overall.
+    pub fn global_budget(&self) -> String {
+        self.key(GLOBAL_BUDGET)
+    }
+
+    /// String (float ms): GCRA inbound throttle of one user.
+    pub fn inbound(&self, user: i64) -> String {
+        format!("{}{INBOUND}{user}", self.base)
+    }
+
+    /// Marker (EX INBOUND_NOTICE_SECS): this user was told to slow down.
+    pub fn notice(&self, user: i64) -> String {
+        format!("{}{NOTICE}{user}", self.base)
+    }
+
+    /// Sorted set chat -> time of its last 429 (ms), the last second only.
+    pub fn recent_429(&self) -> String {
+        self.key(RECENT_429)
+    }
+}
+
+/// Lua that every script starts with: `B`, the key base (`ARGV[1]` by
+/// convention), and a builder per key, generated from the names above.
+pub fn lua_prelude() -> String {
+    let fixed = [
+        ("poller_lease", POLLER_LEASE),
+        ("poller_epoch", POLLER_EPOCH),
+        ("poller_offset", POLLER_OFFSET),
+        ("replicas", REPLICAS),
+        ("queue", QUEUE),
+        ("search_timers", SEARCH_TIMERS),
+        ("idle_timers", IDLE_TIMERS),
+        ("album_timers", ALBUM_TIMERS),
+        ("global_budget", GLOBAL_BUDGET),
+        ("recent_429", RECENT_429),
+    ];
+    let with_id = [
+        ("seen", SEEN),
+        ("stream", STREAM),
+        ("owner", OWNER),
+        ("user", USER),
+        // `album(member)` with member "chat:group", as in the album timers.
+        ("album", ALBUM),
+        ("blocks", BLOCKS),
+        // `left(pair)` with a pair id from `pair_id`.
+        ("left", LEFT),
+        ("chat_budget", CHAT_BUDGET),
+        ("inbound", INBOUND),
+        ("notice", NOTICE),
+    ];
+    let mut lua = String::from("local B = ARGV[1]\nlocal K = {}\n");
+    for (name, key) in fixed {
+        lua.push_str(&format!("function K.{name}() return B .. '{key}' end\n"));
+    }
+    for (name, key) in with_id {
+        lua.push_str(&format!(
+            "function K.{name}(id) return B .. '{key}' .. id end\n"
+        ));
+    }
+    lua.push_str(&format!(
+        "function K.message_map(chat, id) return B .. '{MESSAGE_MAP}' .. chat .. ':' .. math.floor(tonumber(id) / {MAP_BUCKET}) end\n"
+    ));
+    lua
 }
 
 #[cfg(test)]
@@ -147,15 +247,30 @@ mod tests {
             k.poller_lease(),
             k.poller_epoch(),
             k.poller_offset(),
-            k.seen_prefix(),
+            k.seen(1),
             k.stream(3),
             k.owner(3),
             k.replicas(),
             k.partitions_setting(),
+            k.user(1),
+            k.chat_budget(1),
+            k.global_budget(),
+            k.inbound(1),
+            k.notice(1),
+            k.recent_429(),
         ] {
             assert!(key.starts_with("t1:v1:"), "{key}");
         }
-        assert_eq!(k.stream(3), format!("{}3", k.stream_prefix()));
-        assert_eq!(k.owner(3), format!("{}3", k.owner_prefix()));
+        assert_eq!(k.left(9, 7), "t1:v1:left:7:9");
+        assert_eq!(k.message_map(7, 130), "t1:v1:mm:7:2");
+    }
+
+    #[test]
+    fn the_lua_prelude_builds_the_same_keys() {
+        let lua = lua_prelude();
+        assert!(lua.contains("function K.user(id) return B .. 'u:' .. id end"));
+        assert!(lua.contains("function K.queue() return B .. 'queue' end"));
+        assert!(lua.contains("/ 64)"));
+        assert_eq!(pair_id(9, -3), "-3:9");
     }
 }

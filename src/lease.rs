@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
-use crate::store::Store;
+use crate::store::{LeaseName, Store};
 
 /// How often a follower retries to take a free lease.
 pub const FOLLOWER_RETRY: Duration = Duration::from_millis(200);
@@ -20,7 +20,6 @@ pub const FOLLOWER_RETRY: Duration = Duration::from_millis(200);
 /// A held lease. Dropping it without [`HeldLease::release`] lets it expire.
 pub struct HeldLease {
     store: Store,
-    key: String,
     token: String,
     lost: CancellationToken,
     renewer: tokio::task::JoinHandle<()>,
@@ -45,12 +44,16 @@ impl HeldLease {
     /// the followers so one takes over at once.
     pub async fn release(self) {
         self.renewer.abort();
-        match self.store.release_lease(&self.key, &self.token).await {
+        match self
+            .store
+            .release_lease(LeaseName::Poller, &self.token)
+            .await
+        {
             Ok(true) => {
                 tracing::info!("poller lease released");
                 let _ = self
                     .store
-                    .publish_event(crate::signals::POLLER_RELEASED)
+                    .publish_event(crate::wakeups::POLLER_RELEASED)
                     .await;
             }
             Ok(false) => {}
@@ -78,16 +81,9 @@ pub async fn acquire_poller(
             Ok(Some(token)) => {
                 tracing::info!(epoch = %token.rsplit(' ').next().unwrap_or(""), "became the poller");
                 let lost = CancellationToken::new();
-                let renewer = tokio::spawn(renew(
-                    store.clone(),
-                    store.keys().poller_lease(),
-                    token.clone(),
-                    ttl,
-                    lost.clone(),
-                ));
+                let renewer = tokio::spawn(renew(store.clone(), token.clone(), ttl, lost.clone()));
                 return Some(HeldLease {
                     store: store.clone(),
-                    key: store.keys().poller_lease(),
                     token,
                     lost,
                     renewer,
@@ -109,12 +105,12 @@ pub async fn acquire_poller(
     }
 }
 
-async fn renew(store: Store, key: String, token: String, ttl: Duration, lost: CancellationToken) {
+async fn renew(store: Store, token: String, ttl: Duration, lost: CancellationToken) {
     let every = ttl / 3;
     let mut last_ok = Instant::now();
     loop {
         tokio::time::sleep(every).await;
-        match store.renew_lease(&key, &token, ttl).await {
+        match store.renew_lease(LeaseName::Poller, &token, ttl).await {
             Ok(true) => last_ok = Instant::now(),
             Ok(false) => {
                 tracing::warn!("poller lease lost to another replica");

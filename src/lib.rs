@@ -3,52 +3,68 @@
 //!
 //! # Layout
 //!
-//! - [`config`]: the `Settings` every part reads; defaults, optional file, environment.
-//! - [`telemetry`]: logging (text or JSON), `log` records bridged into `tracing`.
-//! - [`app`]: builds the system from `Settings` and runs it until shutdown.
-//! - [`cli`]: the command line (`run`, `healthcheck`, `set-webhook`, ...).
-//! - [`keys`]: every Redis key the service uses, in one place.
-//! - [`store`]: the Redis connection and every Lua script, behind typed calls.
-//! - [`lease`]: the fenced poller lease (one elected `getUpdates` caller).
-//! - [`ingest`]: getting updates from Telegram into the partitioned streams
-//!   (long polling by the lease holder, or the webhook endpoint).
-//! - [`partitions`]: which replica owns which stream partition, and rebalancing.
-//! - [`signals`]: pub/sub wake-ups so hand-overs on shutdown are immediate.
-//! - [`worker`]: consumes owned partitions; per-chat order, cross-chat concurrency,
-//!   acknowledge after handling.
-//! - [`bot`]: the teloxide handler tree; thin handlers that call services;
-//!   texts and keyboards from the locale files.
-//! - [`chat`]: the chat service: matching, leaving, routing, message maps,
-//!   timers, albums; every change one Lua script.
-//! - [`limiter`]: flood control shared by all replicas (outbound budgets,
-//!   429 freezes, inbound throttle), GCRA in Redis.
-//! - [`telegram`]: every outbound Bot API call: budgeted, bounded in flight,
-//!   counted, classified, retried.
-//! - [`timers`]: fires search/idle timeouts and album flushes, once, from any replica.
-//! - [`http`]: `/healthz`, `/readyz`, `/metrics` and the webhook endpoint.
-//! - [`metrics`]: Prometheus counters and gauges.
-//! - [`fake`]: a faithful fake Telegram Bot API for tests, benchmarks and trials.
-//! - [`testkit`]: start real redis-server and anonchat processes, for tests and benchmarks.
+//! Layers, each importing only the layers below it:
+//!
+//! 1. Foundations, no I/O of their own:
+//!    - [`domain`]: plain types (languages, user states, what Search, Stop and
+//!      routing did, fired timers, settings, budgets); no Telegram or Redis types.
+//!    - [`config`]: the `Settings` every part reads; defaults, optional file, environment.
+//!    - [`keys`]: every Redis key name, for Rust and (generated) for the Lua scripts.
+//!    - [`metrics`]: Prometheus counters and gauges; [`health`]: readiness.
+//!    - [`telemetry`]: logging (text or JSON), `log` records bridged into `tracing`.
+//! 2. Adapters to Redis and Telegram:
+//!    - [`store`]: the Redis connections and every Lua script, behind typed calls.
+//!    - [`chat`]: the chat service (matching, leaving, routing, message maps,
+//!      timers, albums, settings) with this deployment's timeouts and budgets.
+//!    - [`limiter`]: send budgets shared by all replicas (reservations, 429 freezes).
+//!    - [`telegram`]: every outbound Bot API call: budgeted, bounded in flight,
+//!      counted, classified, retried.
+//!    - [`lease`]: the fenced poller lease; [`wakeups`]: pub/sub wake-ups
+//!      between replicas so hand-overs are immediate.
+//! 3. [`bot`]: the teloxide handler tree; thin handlers over [`bot::Deps`],
+//!    texts and keyboards from the locale files.
+//! 4. The replica runtime, sharing [`runtime::Runtime`]:
+//!    - [`ingest`]: updates from Telegram into the partitioned streams (long
+//!      polling by the lease holder, or the webhook endpoint).
+//!    - [`partitions`]: which replica owns which stream partition, and rebalancing.
+//!    - [`worker`]: consumes owned partitions; per-chat order, cross-chat
+//!      concurrency, acknowledge after handling.
+//!    - [`timers`]: fires search/idle timeouts and album flushes, once, from any replica.
+//!    - [`http`]: `/healthz`, `/readyz`, `/metrics` and the webhook endpoint.
+//! 5. [`app`] builds the system from `Settings` and runs it until shutdown;
+//!    [`cli`] is the command line (`run`, `healthcheck`, `set-webhook`, ...).
+//!    Nothing imports them but `main`.
+//!
+//! The fake Telegram Bot API and the process kit for tests and benchmarks live
+//! in the `anonchat-testkit` workspace member, not in this crate.
 
 rust_i18n::i18n!("locales", fallback = "en");
 
-pub mod app;
-pub mod bot;
-pub mod chat;
-pub mod cli;
 pub mod config;
-pub mod fake;
-pub mod http;
-pub mod ingest;
+pub mod domain;
+pub mod health;
 pub mod keys;
+pub mod metrics;
+pub mod telemetry;
+
+pub mod chat;
 pub mod lease;
 pub mod limiter;
-pub mod metrics;
-pub mod partitions;
-pub mod signals;
 pub mod store;
 pub mod telegram;
-pub mod telemetry;
-pub mod testkit;
+pub mod wakeups;
+
+pub mod bot;
+
+pub mod http;
+pub mod ingest;
+pub mod partitions;
+pub mod runtime;
 pub mod timers;
 pub mod worker;
+
+pub mod app;
+pub mod cli;
+
+pub mod fake;
+pub mod testkit;

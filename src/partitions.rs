@@ -18,7 +18,7 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::app::Context;
+use crate::runtime::Runtime;
 use crate::worker;
 
 struct Running {
@@ -29,9 +29,9 @@ struct Running {
 /// Runs the ownership loop and the partition workers until shutdown, then
 /// leaves the live set and stops every worker (each finishes and
 /// acknowledges its updates, then releases and announces its partition).
-pub async fn run(ctx: Arc<Context>, shutdown: CancellationToken) {
+pub async fn run(ctx: Arc<Runtime>, shutdown: CancellationToken) {
     // Renew well before expiry; a released partition is announced at once
-    // (signals), so this interval only bounds how fast dead replicas are replaced.
+    // (wakeups), so this interval only bounds how fast dead replicas are replaced.
     let tick = (ctx.settings.partition_lease / 5)
         .clamp(Duration::from_millis(100), Duration::from_millis(500));
     let mut running: HashMap<u32, Running> = HashMap::new();
@@ -40,7 +40,7 @@ pub async fn run(ctx: Arc<Context>, shutdown: CancellationToken) {
         if !first {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
-                _ = ctx.signals.partitions.notified() => {}
+                _ = ctx.wakeups.partitions.notified() => {}
                 _ = tokio::time::sleep(tick) => {}
             }
         }

@@ -2,8 +2,8 @@
 //! through, so each is counted, classified and retried the same way.
 //!
 //! Every send or edit draws from the shared budgets ([`crate::limiter`]):
-//! either the routing script already reserved its slot ([`Slot::Reserved`]),
-//! or the call reserves one itself. At most `MAX_INFLIGHT_SENDS` calls are in
+//! either the routing script already reserved its slot ([`Slot::Prepaid`]),
+//! or the call reserves one itself ([`Slot::ReserveNow`]). At most `MAX_INFLIGHT_SENDS` calls are in
 //! flight per replica; waiting callers hold a worker slot, not a connection,
 //! so the backlog stays in the streams.
 //!
@@ -24,6 +24,9 @@ use teloxide::requests::{Output, Request};
 use teloxide::types::{MessageEntity, MessageId, ReactionType, ReplyMarkup, ReplyParameters};
 use teloxide::{ApiError, RequestError};
 
+use secrecy::ExposeSecret;
+
+use crate::config::Settings;
 use crate::limiter::Limiter;
 use crate::metrics::Metrics;
 
@@ -33,12 +36,12 @@ const ATTEMPTS: u32 = 5;
 /// Where a call's send slot comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Slot {
-    /// Reserve `n` slots for the chat now.
-    Reserve(u32),
+    /// Nothing reserved yet: reserve `n` slots for the chat before sending.
+    ReserveNow(u32),
     /// Already reserved (by the routing script): wait this long first.
-    Reserved(Duration),
-    /// Not a message (answering a button press).
-    Free,
+    Prepaid(Duration),
+    /// Not a message (answering a button press): no budget.
+    Unmetered,
 }
 
 /// Why a call failed, grouped by what the caller does about it.
@@ -58,6 +61,16 @@ pub enum SendError {
     NotFound(String),
     #[error("Telegram error: {0}")]
     Other(String),
+}
+
+/// A teloxide `Bot` for `settings`, with a client timeout that fits normal calls.
+pub fn make_bot(settings: &Settings) -> Result<Bot, reqwest::Error> {
+    let client = teloxide::net::default_reqwest_settings()
+        .timeout(settings.telegram_timeout)
+        .pool_max_idle_per_host(64)
+        .build()?;
+    Ok(Bot::with_client(settings.bot_token.expose_secret(), client)
+        .set_api_url(settings.telegram_api_url.clone()))
 }
 
 /// The bot's outbound side.
@@ -108,19 +121,11 @@ impl Outbound {
         }
     }
 
-    pub fn limiter(&self) -> &Limiter {
-        &self.limiter
-    }
-
     async fn reserve(&self, chat: i64, n: u32) -> Result<Duration, SendError> {
         self.limiter
             .reserve(chat, n)
             .await
             .map_err(|e| SendError::Other(format!("budget unavailable: {e}")))
-    }
-
-    pub fn bot(&self) -> &Bot {
-        &self.bot
     }
 
     /// Sends `req` to `chat` within the budgets, retrying 429s (after
@@ -137,13 +142,13 @@ impl Outbound {
         R: Request<Err = RequestError>,
     {
         let n = match slot {
-            Slot::Reserve(n) => n,
+            Slot::ReserveNow(n) => n,
             _ => 1,
         };
         let mut wait = match slot {
-            Slot::Reserve(n) => self.reserve(chat, n).await?,
-            Slot::Reserved(w) => w,
-            Slot::Free => Duration::ZERO,
+            Slot::ReserveNow(n) => self.reserve(chat, n).await?,
+            Slot::Prepaid(w) => w,
+            Slot::Unmetered => Duration::ZERO,
         };
         let mut backoff = Duration::from_millis(200);
         let mut attempt = 0;
@@ -323,7 +328,7 @@ impl Outbound {
             .bot
             .edit_message_reply_markup(ChatId(chat), MessageId(message))
             .reply_markup(markup);
-        self.call("editMessageReplyMarkup", chat, Slot::Reserve(1), req)
+        self.call("editMessageReplyMarkup", chat, Slot::ReserveNow(1), req)
             .await
             .map(|_| ())
     }
@@ -354,7 +359,7 @@ impl Outbound {
         if let Some(t) = text {
             req = req.text(t);
         }
-        self.call("answerCallbackQuery", chat, Slot::Free, req)
+        self.call("answerCallbackQuery", chat, Slot::Unmetered, req)
             .await
             .map(|_| ())
     }

@@ -20,7 +20,6 @@
 //! trimmed up to the oldest unfinished entry, which keeps Redis memory bounded
 //! by the backlog.
 
-use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -32,8 +31,8 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::app::Context;
-use crate::store::{stream_id_key, Counted, Entry};
+use crate::runtime::Runtime;
+use crate::store::{deferred, stream_id_key, Counted, Entry};
 
 /// How long one blocking read waits for new entries.
 const BLOCK: Duration = Duration::from_millis(1000);
@@ -47,28 +46,8 @@ const BUFFER: usize = 64;
 const TRIM_EVERY: u32 = 100;
 const TRIM_IDLE: Duration = Duration::from_secs(1);
 
-tokio::task_local! {
-    /// Redis commands a handler wants run together with its acknowledgement.
-    static DEFERRED: RefCell<Vec<redis::Cmd>>;
-}
-
-/// Runs `cmd` together with the acknowledgement of the update being handled,
-/// saving a round trip; outside a worker (timers) it runs now.
-pub async fn defer_or_run(ctx: &Context, cmd: redis::Cmd) -> redis::RedisResult<()> {
-    let mut cmd = Some(cmd);
-    let _ = DEFERRED.try_with(|d| {
-        if let Some(c) = cmd.take() {
-            d.borrow_mut().push(c);
-        }
-    });
-    match cmd {
-        None => Ok(()),
-        Some(c) => c.query_async::<()>(&mut ctx.store.conn()).await,
-    }
-}
-
 /// Consumes partition `p` until `stop` fires, then releases its lease.
-pub async fn run_partition(ctx: Arc<Context>, p: u32, stop: CancellationToken) {
+pub async fn run_partition(ctx: Arc<Runtime>, p: u32, stop: CancellationToken) {
     tracing::info!(partition = p, "partition acquired");
     let (tx, rx) = mpsc::channel::<Entry>(BUFFER);
     let reader_stop = stop.child_token();
@@ -88,7 +67,7 @@ pub async fn run_partition(ctx: Arc<Context>, p: u32, stop: CancellationToken) {
             tracing::info!(partition = p, "partition released");
             let _ = ctx
                 .store
-                .publish_event(crate::signals::PARTITIONS_RELEASED)
+                .publish_event(crate::wakeups::PARTITIONS_RELEASED)
                 .await;
         }
         Ok(false) => {}
@@ -98,7 +77,7 @@ pub async fn run_partition(ctx: Arc<Context>, p: u32, stop: CancellationToken) {
     }
 }
 
-async fn read_loop(ctx: Arc<Context>, p: u32, tx: mpsc::Sender<Entry>, stop: CancellationToken) {
+async fn read_loop(ctx: Arc<Runtime>, p: u32, tx: mpsc::Sender<Entry>, stop: CancellationToken) {
     let me = ctx.settings.replica_id.clone();
     let mut conn: Option<Counted<MultiplexedConnection>> = None;
     let mut adopted = false;
@@ -171,7 +150,7 @@ async fn sleep_or_stop(stop: &CancellationToken, d: Duration) {
 
 /// Per-chat queues over one partition's entries.
 async fn dispatch(
-    ctx: &Arc<Context>,
+    ctx: &Arc<Runtime>,
     p: u32,
     mut rx: mpsc::Receiver<Entry>,
     stop: &CancellationToken,
@@ -251,7 +230,7 @@ async fn dispatch(
 
 /// Trims the stream below the oldest unfinished entry (or up to the newest
 /// received one when nothing is in flight) and records the lag.
-async fn trim(ctx: &Context, p: u32, unfinished: &BTreeSet<(u64, u64)>, newest: Option<&str>) {
+async fn trim(ctx: &Runtime, p: u32, unfinished: &BTreeSet<(u64, u64)>, newest: Option<&str>) {
     let min_id = match unfinished.first() {
         Some((ms, seq)) => format!("{ms}-{seq}"),
         None => match newest {
@@ -271,20 +250,20 @@ async fn trim(ctx: &Context, p: u32, unfinished: &BTreeSet<(u64, u64)>, newest: 
 }
 
 /// Handles one entry of `chat` and returns (chat, entry id) when done.
-async fn run_chat(ctx: Arc<Context>, p: u32, chat: i64, entry: Entry) -> (i64, String) {
+async fn run_chat(ctx: Arc<Runtime>, p: u32, chat: i64, entry: Entry) -> (i64, String) {
     let id = entry.id.clone();
     handle_entry(&ctx, p, entry).await;
     (chat, id)
 }
 
-async fn handle_entry(ctx: &Arc<Context>, p: u32, entry: Entry) {
+async fn handle_entry(ctx: &Arc<Runtime>, p: u32, entry: Entry) {
     let update_id = entry.update_id;
     let chat = entry.chat;
     // Bounded concurrency across the replica. The semaphore is never closed,
     // so acquiring fails only if that invariant breaks; then run unbounded.
     let _permit = ctx.handler_slots.acquire().await.ok();
     let started = Instant::now();
-    let mut deferred = Vec::new();
+    let mut writes = Vec::new();
     match serde_json::from_str::<teloxide::types::Update>(&entry.raw) {
         Err(e) => {
             ctx.metrics.malformed_updates.inc();
@@ -304,21 +283,20 @@ async fn handle_entry(ctx: &Arc<Context>, p: u32, entry: Entry) {
             let mut attempt = 0;
             loop {
                 attempt += 1;
-                let run = DEFERRED.scope(
-                    RefCell::new(Vec::new()),
-                    AssertUnwindSafe(async {
-                        let r = crate::bot::handle(ctx.clone(), update.clone()).await;
-                        (r, DEFERRED.with(|d| d.take()))
-                    })
-                    .catch_unwind(),
-                );
-                let err = match run.await {
-                    Ok((Ok(()), cmds)) => {
-                        deferred = cmds;
+                let handled = AssertUnwindSafe(crate::bot::handle(
+                    &ctx.handlers,
+                    ctx.deps.clone(),
+                    ctx.me.clone(),
+                    update.clone(),
+                ))
+                .catch_unwind();
+                let err = match deferred::scope(handled).await {
+                    (Ok(Ok(())), cmds) => {
+                        writes = cmds;
                         break;
                     }
-                    Ok((Err(e), _)) => format!("{e:#}"),
-                    Err(_) => "handler panicked".to_string(),
+                    (Ok(Err(e)), _) => format!("{e:#}"),
+                    (Err(_), _) => "handler panicked".to_string(),
                 };
                 ctx.metrics.handler_errors.inc();
                 if attempt >= max {
@@ -334,13 +312,16 @@ async fn handle_entry(ctx: &Arc<Context>, p: u32, entry: Entry) {
     ctx.metrics
         .handler_latency
         .observe(started.elapsed().as_secs_f64());
-    // Logged before the acknowledgement: a crash in between re-delivers the
-    // entry, and tests count exactly those repeats.
+    // Journaled before the acknowledgement: a crash in between re-delivers
+    // the entry, and tests count exactly those repeats.
+    if let Some(j) = &ctx.journal {
+        j.handled(update_id, chat, p);
+    }
     tracing::debug!(update_id, chat, partition = p, "update handled");
     // Acknowledge (with the deferred writes); on a Redis error the entry stays
     // pending and is handled again by whoever adopts the partition next.
     for attempt in 0..3u64 {
-        match ctx.store.ack_with(p, &entry.id, &deferred).await {
+        match ctx.store.ack_with(p, &entry.id, &writes).await {
             Ok(()) => break,
             Err(e) => {
                 tracing::warn!(update_id, partition = p, error = %e, "ack failed");

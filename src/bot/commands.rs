@@ -2,9 +2,10 @@
 //! reply-keyboard buttons (a button press arrives as its label's text, in
 //! whichever language the keyboard was drawn).
 
+use teloxide::types::BotCommand;
 use teloxide::utils::command::BotCommands;
 
-use super::texts::{text, Lang};
+use super::texts::{text, text_with, Lang};
 
 /// Slash commands. Menu and `/help` texts come from the locale files.
 #[derive(BotCommands, Clone, Debug, PartialEq, Eq)]
@@ -32,6 +33,24 @@ impl Command {
         ("help", "cmd_help"),
         ("start", "cmd_start"),
     ];
+}
+
+/// The command menu (`setMyCommands`) in one language.
+pub fn menu(lang: Lang) -> Vec<BotCommand> {
+    Command::MENU
+        .iter()
+        .map(|(cmd, key)| BotCommand::new(*cmd, text(key, lang)))
+        .collect()
+}
+
+/// The `/help` text: the menu with its descriptions.
+pub fn help(lang: Lang) -> String {
+    let commands = menu(lang)
+        .iter()
+        .map(|c| format!("/{} — {}", c.command, c.description))
+        .collect::<Vec<_>>()
+        .join("\n");
+    text_with("help", lang, &[("commands", &commands)])
 }
 
 /// A reply-keyboard button.
@@ -113,6 +132,17 @@ mod tests {
             }
         }
         assert_eq!(Button::parse("hello"), None);
+    }
+
+    #[test]
+    fn help_lists_the_commands() {
+        for &lang in Lang::ALL {
+            let help = help(lang);
+            assert!(
+                help.contains("/start") && help.contains("/search"),
+                "{help}"
+            );
+        }
     }
 
     #[test]

@@ -1,27 +1,38 @@
-//! The teloxide handler tree and its thin handlers.
+//! The bot: the teloxide handler tree and its thin handlers.
 //!
 //! A handler parses the update into a typed command, calls a service
-//! ([`crate::chat::ChatService`]), and renders the outcome with texts from the
-//! locale files through [`crate::telegram::Outbound`]; it holds no business
-//! rules and makes no Redis calls of its own. The tree is built by [`schema`];
-//! the worker calls [`handle`] per update (teloxide's `Dispatcher` and its
-//! listeners are not used: the worker acknowledges after handling).
+//! ([`ChatService`]), and renders the typed outcome with texts from the locale
+//! files through [`Outbound`]; it holds no business rules and makes no Redis
+//! calls of its own. Handlers get exactly the [`Deps`] they use, injected by
+//! dptree the way teloxide's examples do.
+//!
+//! - [`commands`]: slash commands, reply-keyboard buttons, inline-button data, the menu.
+//! - [`texts`]: every user-visible text; [`keyboards`]: the keyboards.
+//! - [`reply`]: the one way to send a text to a user and to deliver a copy
+//!   to a partner, with one policy for a recipient who is gone.
+//! - [`handlers`]: one handler per kind of update; [`timed`]: what fired
+//!   timers tell users and relay (search and idle timeouts, albums).
+//!
+//! The tree is built by [`schema`]; the worker calls [`handle`] per update
+//! (teloxide's `Dispatcher` and its listeners are not used: the worker
+//! acknowledges after handling).
 
 pub mod commands;
+mod deps;
 pub mod handlers;
+pub mod keyboards;
+pub mod reply;
 pub mod texts;
+pub mod timed;
 
 use std::sync::Arc;
 
 use teloxide::dispatching::{UpdateFilterExt, UpdateHandler};
 use teloxide::prelude::*;
+use teloxide::types::Me;
 
-use crate::app::Context;
 use commands::{Button, Command};
-
-/// Error type of every handler: logged by the worker with the update id.
-pub type HandlerError = anyhow::Error;
-pub type HandlerResult = Result<(), HandlerError>;
+pub use deps::{Deps, HandlerError, HandlerResult};
 
 /// The handler tree. Only private chats are served.
 pub fn schema() -> UpdateHandler<HandlerError> {
@@ -45,10 +56,15 @@ pub fn schema() -> UpdateHandler<HandlerError> {
         .branch(Update::filter_my_chat_member().endpoint(handlers::membership))
 }
 
-/// Handles one update; Ok also when no branch wanted it.
-pub async fn handle(ctx: Arc<Context>, update: Update) -> HandlerResult {
-    let deps = dptree::deps![ctx.me.clone(), ctx.clone(), update];
-    match ctx.handler.dispatch(deps).await {
+/// Handles one update with `tree` (built by [`schema`]); Ok also when no
+/// branch wanted it. `me` is the bot's identity (commands may name it).
+pub async fn handle(
+    tree: &UpdateHandler<HandlerError>,
+    deps: Arc<Deps>,
+    me: Me,
+    update: Update,
+) -> HandlerResult {
+    match tree.dispatch(dptree::deps![me, deps, update]).await {
         std::ops::ControlFlow::Break(result) => result,
         std::ops::ControlFlow::Continue(_) => Ok(()),
     }

@@ -1,58 +1,17 @@
 //! Every user-visible text, from the locale files in `locales/` (one YAML file
-//! per language, compiled in by `rust-i18n`), and the keyboards built from
-//! them. Adding a language is adding a file and a variant of [`Lang`]; a key
-//! missing from a file falls back to English.
+//! per language, compiled in by `rust-i18n`). Adding a language is adding a
+//! file and a variant of [`Lang`]; a key missing from a file falls back to
+//! English. Keyboards built from these texts are in [`super::keyboards`].
 
-use teloxide::types::{
-    BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, KeyboardButton, KeyboardMarkup,
-    ReplyMarkup, User,
-};
+use std::time::Duration;
 
-use super::commands::{Button, Callback, Command};
+use teloxide::types::User;
 
-/// A supported language.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Lang {
-    En,
-    Ru,
-}
+pub use crate::domain::Lang;
 
-impl Lang {
-    pub const ALL: &'static [Lang] = &[Lang::En, Lang::Ru];
-
-    pub fn code(self) -> &'static str {
-        match self {
-            Lang::En => "en",
-            Lang::Ru => "ru",
-        }
-    }
-
-    /// Name of the language in itself, for the language picker.
-    pub fn native_name(self) -> &'static str {
-        match self {
-            Lang::En => "English",
-            Lang::Ru => "Русский",
-        }
-    }
-
-    /// From an IETF tag such as Telegram's `language_code`; English otherwise.
-    pub fn from_code(code: &str) -> Lang {
-        let primary = code
-            .split(['-', '_'])
-            .next()
-            .unwrap_or("")
-            .to_ascii_lowercase();
-        match primary.as_str() {
-            "ru" | "uk" | "be" | "kk" => Lang::Ru,
-            _ => Lang::En,
-        }
-    }
-
-    pub fn of_user(user: Option<&User>) -> Lang {
-        user.and_then(|u| u.language_code.as_deref())
-            .map(Lang::from_code)
-            .unwrap_or(Lang::En)
-    }
+/// The language a Telegram user's client reports (English when none).
+pub fn user_lang(user: Option<&User>) -> Lang {
+    Lang::from_optional(user.and_then(|u| u.language_code.as_deref()))
 }
 
 /// The text for `key` in `lang`.
@@ -73,85 +32,24 @@ pub fn welcome(lang: Lang) -> String {
     text("welcome", lang)
 }
 
-pub fn help(lang: Lang) -> String {
-    let commands = menu(lang)
-        .iter()
-        .map(|c| format!("/{} — {}", c.command, c.description))
-        .collect::<Vec<_>>()
-        .join("\n");
-    text_with("help", lang, &[("commands", &commands)])
+/// Minutes for the timeout texts, rounded up.
+pub fn minutes(d: Duration) -> String {
+    d.as_secs().div_ceil(60).max(1).to_string()
 }
 
-/// The command menu (`setMyCommands`) in one language.
-pub fn menu(lang: Lang) -> Vec<BotCommand> {
-    Command::MENU
-        .iter()
-        .map(|(cmd, key)| BotCommand::new(*cmd, text(key, lang)))
-        .collect()
+/// "Nobody was found in N min."
+pub fn search_timeout(lang: Lang, timeout: Duration) -> String {
+    text_with("search_timeout", lang, &[("minutes", &minutes(timeout))])
 }
 
-/// Which reply keyboard a user sees.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Keyboard {
-    Idle,
-    Searching,
-    Chatting,
-}
-
-/// The reply keyboard for a user's state.
-pub fn keyboard(kind: Keyboard, lang: Lang) -> ReplyMarkup {
-    let label = |b: Button| KeyboardButton::new(text(b.key(), lang));
-    let rows = match kind {
-        Keyboard::Idle => vec![vec![label(Button::Search)]],
-        Keyboard::Searching => vec![vec![label(Button::Cancel)]],
-        Keyboard::Chatting => vec![vec![label(Button::Next), label(Button::Stop)]],
-    };
-    ReplyMarkup::Keyboard(KeyboardMarkup::new(rows).resize_keyboard())
-}
-
-/// The language picker.
-pub fn language_picker() -> InlineKeyboardMarkup {
-    InlineKeyboardMarkup::new(vec![Lang::ALL
-        .iter()
-        .map(|&l| InlineKeyboardButton::callback(l.native_name(), Callback::Language(l).data()))
-        .collect::<Vec<_>>()])
-}
-
-/// The settings buttons, showing the current values.
-pub fn settings_buttons(lang: Lang, same_language: bool, protect: bool) -> InlineKeyboardMarkup {
-    let sl = if same_language {
-        "setting_same_language_on"
-    } else {
-        "setting_same_language_off"
-    };
-    let pr = if protect {
-        "setting_protect_on"
-    } else {
-        "setting_protect_off"
-    };
-    InlineKeyboardMarkup::new(vec![
-        vec![InlineKeyboardButton::callback(
-            text(sl, lang),
-            Callback::ToggleSameLanguage.data(),
-        )],
-        vec![InlineKeyboardButton::callback(
-            text(pr, lang),
-            Callback::ToggleProtect.data(),
-        )],
-    ])
+/// "The chat ended after N min without messages."
+pub fn idle_timeout(lang: Lang, timeout: Duration) -> String {
+    text_with("idle_timeout", lang, &[("minutes", &minutes(timeout))])
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn language_codes_map_to_locales() {
-        assert_eq!(Lang::from_code("ru"), Lang::Ru);
-        assert_eq!(Lang::from_code("ru-RU"), Lang::Ru);
-        assert_eq!(Lang::from_code("en-US"), Lang::En);
-        assert_eq!(Lang::from_code("xx"), Lang::En);
-    }
 
     #[test]
     fn every_language_has_every_text() {
@@ -170,11 +68,6 @@ mod tests {
                     "{lang:?} lacks {key}"
                 );
             }
-            let help = help(lang);
-            assert!(
-                help.contains("/start") && help.contains("/search"),
-                "{help}"
-            );
         }
         let ru = include_str!("../../locales/ru.yml");
         for key in &keys {
@@ -182,7 +75,7 @@ mod tests {
         }
         assert_ne!(welcome(Lang::En), welcome(Lang::Ru));
         assert_eq!(
-            text_with("search_timeout", Lang::En, &[("minutes", "10")]),
+            search_timeout(Lang::En, Duration::from_secs(600)),
             "Nobody was found in 10 min. Tap Search to try again."
         );
     }

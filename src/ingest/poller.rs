@@ -18,9 +18,9 @@ use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
-use crate::app::Context;
 use crate::ingest::{item_for, ALLOWED_UPDATES};
 use crate::lease::{self, HeldLease};
+use crate::runtime::Runtime;
 use crate::store::IngestOutcome;
 
 /// Why a `getUpdates` call gave nothing.
@@ -36,7 +36,7 @@ enum PollError {
 }
 
 /// Runs until shutdown: wait for the lease, poll while holding it, repeat.
-pub async fn run(ctx: Arc<Context>, shutdown: CancellationToken) {
+pub async fn run(ctx: Arc<Runtime>, shutdown: CancellationToken) {
     let timeout = Duration::from_secs(u64::from(ctx.settings.poll_timeout_secs) + 10);
     let http = match reqwest::Client::builder()
         .timeout(timeout)
@@ -56,7 +56,7 @@ pub async fn run(ctx: Arc<Context>, shutdown: CancellationToken) {
             &ctx.settings.replica_id,
             ctx.settings.poller_lease,
             &shutdown,
-            &ctx.signals.poller,
+            &ctx.wakeups.poller,
         )
         .await
         else {
@@ -73,7 +73,7 @@ pub async fn run(ctx: Arc<Context>, shutdown: CancellationToken) {
 }
 
 async fn poll_while_held(
-    ctx: &Context,
+    ctx: &Runtime,
     http: &reqwest::Client,
     held: &HeldLease,
     shutdown: &CancellationToken,
@@ -140,7 +140,7 @@ async fn poll_while_held(
 /// Writes one batch (retrying Redis errors while the lease holds) and returns
 /// the next offset, or None when the lease is lost or shutdown started.
 async fn write_batch(
-    ctx: &Context,
+    ctx: &Runtime,
     held: &HeldLease,
     shutdown: &CancellationToken,
     updates: &[Value],
@@ -200,7 +200,7 @@ async fn pause(d: Duration, held: &HeldLease, shutdown: &CancellationToken) -> b
 }
 
 async fn get_updates(
-    ctx: &Context,
+    ctx: &Runtime,
     http: &reqwest::Client,
     offset: i64,
 ) -> Result<Vec<Value>, PollError> {

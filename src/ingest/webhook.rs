@@ -10,15 +10,15 @@ use axum::http::StatusCode;
 use secrecy::ExposeSecret;
 use serde_json::Value;
 
-use crate::app::Context;
 use crate::ingest::item_for;
+use crate::runtime::Runtime;
 use crate::store::IngestOutcome;
 
 /// Header Telegram sends with the secret given to `setWebhook`.
 pub const SECRET_HEADER: &str = "x-telegram-bot-api-secret-token";
 
 /// Handles one webhook delivery and returns the HTTP status to answer.
-pub async fn accept(ctx: &Context, secret: Option<&[u8]>, body: &[u8]) -> StatusCode {
+pub async fn accept(ctx: &Runtime, secret: Option<&[u8]>, body: &[u8]) -> StatusCode {
     let expected = ctx
         .settings
         .webhook_secret

@@ -2,13 +2,13 @@
 -- ARGV[1] key base   ARGV[2] user id   ARGV[3] media group id   ARGV[4] message id
 -- ARGV[5] now ms   ARGV[6] window ms   ARGV[7] language from Telegram
 -- Returns {'none', lang} when the user is not chatting, else {'added'}.
-local b, me = ARGV[1], ARGV[2]
-local st, lo, stored = unpack(redis.call('HMGET', b .. 'u:' .. me, 'st', 'lo', 'lang'))
+local me = ARGV[2]
+local st, chosen, stored = unpack(redis.call('HMGET', K.user(me), 'st', 'lo', 'lang'))
 if st ~= 'chat' then
-  return {'none', lo or stored or ARGV[7]}
+  return {'none', reply_lang(chosen, ARGV[7], stored)}
 end
-local key = b .. 'album:' .. me .. ':' .. ARGV[3]
-redis.call('RPUSH', key, ARGV[4])
-redis.call('PEXPIRE', key, 60000)
-redis.call('ZADD', b .. 't:album', 'NX', tonumber(ARGV[5]) + tonumber(ARGV[6]), me .. ':' .. ARGV[3])
+local member = me .. ':' .. ARGV[3]
+redis.call('RPUSH', K.album(member), ARGV[4])
+redis.call('PEXPIRE', K.album(member), 60000)
+redis.call('ZADD', K.album_timers(), 'NX', tonumber(ARGV[5]) + tonumber(ARGV[6]), member)
 return {'added'}

@@ -1,5 +1,6 @@
 -- An album was relayed (or dropped): forget it.
--- KEYS[1] album timers   KEYS[2] album list   ARGV[1] timer member
-redis.call('ZREM', KEYS[1], ARGV[1])
-redis.call('DEL', KEYS[2])
+-- ARGV[1] key base   ARGV[2] album timer member "chat:group"
+-- Returns 1.
+redis.call('ZREM', K.album_timers(), ARGV[2])
+redis.call('DEL', K.album(ARGV[2]))
 return 1

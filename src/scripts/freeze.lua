@@ -3,7 +3,7 @@
 -- global budget freezes too (Telegram is throttling the bot as a whole).
 -- ARGV[1] key base   ARGV[2] chat   ARGV[3] retry_after ms   ARGV[4] chats within 1 s that freeze all
 -- Returns 1 when the global budget was frozen too.
-local b, now = ARGV[1], now_ms()
+local now = now_ms()
 local until_ms = now + tonumber(ARGV[3])
 local function push(key)
   local tat = tonumber(redis.call('GET', key) or '0')
@@ -11,13 +11,13 @@ local function push(key)
     redis.call('SET', key, string.format('%.3f', until_ms), 'PX', tonumber(ARGV[3]) + 60000)
   end
 end
-push(b .. 'rl:c:' .. ARGV[2])
-local recent = b .. 'rl:429'
+push(K.chat_budget(ARGV[2]))
+local recent = K.recent_429()
 redis.call('ZADD', recent, now, ARGV[2])
 redis.call('ZREMRANGEBYSCORE', recent, '-inf', now - 1000)
 redis.call('PEXPIRE', recent, 2000)
 if redis.call('ZCARD', recent) >= tonumber(ARGV[4]) then
-  push(b .. 'rl:g')
+  push(K.global_budget())
   return 1
 end
 return 0

@@ -1,16 +1,16 @@
 -- Acquire (or keep) the poller lease, fencing with a new epoch.
--- KEYS[1] lease (string "replica epoch", PX)   KEYS[2] epoch counter
--- ARGV[1] replica id   ARGV[2] lease ms
--- Returns the lease token, or false when another replica holds it.
-local cur = redis.call('GET', KEYS[1])
+-- ARGV[1] key base   ARGV[2] replica id   ARGV[3] lease ms
+-- Returns the lease token "replica epoch", or false when another replica holds it.
+local lease = K.poller_lease()
+local cur = redis.call('GET', lease)
 if cur then
-  if string.sub(cur, 1, string.len(ARGV[1]) + 1) == ARGV[1] .. ' ' then
-    redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  if string.sub(cur, 1, string.len(ARGV[2]) + 1) == ARGV[2] .. ' ' then
+    redis.call('PEXPIRE', lease, ARGV[3])
     return cur
   end
   return false
 end
-local epoch = redis.call('INCR', KEYS[2])
-local token = ARGV[1] .. ' ' .. epoch
-redis.call('SET', KEYS[1], token, 'PX', ARGV[2])
+local epoch = redis.call('INCR', K.poller_epoch())
+local token = ARGV[2] .. ' ' .. epoch
+redis.call('SET', lease, token, 'PX', ARGV[3])
 return token

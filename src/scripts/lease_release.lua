@@ -1,8 +1,9 @@
 -- Give a lease up only if we still hold it (never delete someone else's).
--- KEYS[1] lease   ARGV[1] token
+-- ARGV[1] key base   ARGV[2] lease: 'poller' or a partition number   ARGV[3] token
 -- Returns 1 when released, 0 when it was not ours.
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('DEL', KEYS[1])
+local key = ARGV[2] == 'poller' and K.poller_lease() or K.owner(ARGV[2])
+if redis.call('GET', key) == ARGV[3] then
+  redis.call('DEL', key)
   return 1
 end
 return 0

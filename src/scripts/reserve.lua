@@ -1,6 +1,5 @@
 -- Reserve send slots for a chat (sends that no routing script reserved).
 -- ARGV[1] key base   ARGV[2] chat   ARGV[3] messages
--- ARGV[4] chat interval ms   ARGV[5] chat burst   ARGV[6] global interval ms   ARGV[7] global burst
+-- ARGV[4..7] chat interval ms, chat burst, global interval ms, global burst
 -- Returns the wait in ms.
-return reserve_send(ARGV[1], ARGV[2], now_ms(), tonumber(ARGV[3]),
-  tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]))
+return reserve_send(ARGV[2], now_ms(), tonumber(ARGV[3]), outbound_args(4))

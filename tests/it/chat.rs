@@ -12,7 +12,8 @@
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use anonchat::bot::texts::{self, text, text_with, Lang};
+use anonchat::bot::commands::help;
+use anonchat::bot::texts::{text, text_with, Lang};
 use anonchat::fake::{Received, Sent, TgUser};
 use serde_json::{json, Value};
 
@@ -101,7 +102,7 @@ fn summary(u: &User) -> Vec<Line> {
 /// Every update `u` sent before this call has been handled: `/help` is
 /// answered only after them (updates of one chat are handled in order).
 async fn barrier(u: &User, lang: Lang) {
-    let help = texts::help(lang);
+    let help = help(lang);
     let is_help = |r: &Received| r.source.is_none() && r.text() == Some(help.as_str());
     let before = u.received().iter().filter(|r| is_help(r)).count();
     u.command("/help");

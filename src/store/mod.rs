@@ -6,20 +6,30 @@
 //! one dedicated connection per owned partition for blocking `XREADGROUP`
 //! (a blocking command would stall every other caller of a shared connection).
 //!
-//! Every change that touches more than one key is one Lua script from
-//! `src/scripts/`; the key names come from [`crate::keys`]. `docs/redis.md`
-//! lists every key and script.
+//! The store owns every script (`src/scripts/`, loaded by [`scripts`] with one
+//! convention) and decodes each script's reply into a type of [`crate::domain`]
+//! ([`chat`] for the chat and budget scripts; this file for ingest, leases,
+//! partitions and streams). A reply that does not fit is
+//! [`StoreError::Reply`], never a disguised parse error. Every change that
+//! touches more than one key is one script; every key name comes from
+//! [`crate::keys`]. [`deferred`] lets a handler's writes ride with its
+//! update's acknowledgement. `docs/redis.md` lists every key and script.
+
+pub mod chat;
+pub mod deferred;
+mod scripts;
 
 use std::time::{Duration, Instant};
 
 use prometheus_client::metrics::counter::Counter;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
 use redis::streams::{StreamAutoClaimReply, StreamId, StreamReadReply};
-use redis::{AsyncConnectionConfig, Client, RedisResult, Script};
+use redis::{AsyncConnectionConfig, Client, RedisResult};
 use secrecy::ExposeSecret;
 
 use crate::config::Settings;
 use crate::keys::{Keys, GROUP};
+use scripts::Scripts;
 
 /// Lifetime of the per-update dedupe markers.
 pub const SEEN_TTL_SECS: u64 = 24 * 3600;
@@ -39,24 +49,20 @@ pub enum StoreError {
     Refused(String),
     #[error("Redis error: {0}")]
     Redis(#[from] redis::RedisError),
+    /// A script answered something its decoder does not know (a bug, or a
+    /// script and a binary of different versions).
+    #[error("script {script} answered unexpectedly: {reply}")]
+    Reply { script: &'static str, reply: String },
 }
 
-struct Scripts {
-    lease_acquire: Script,
-    lease_renew: Script,
-    lease_release: Script,
-    ingest: Script,
-    partitions_tick: Script,
-}
+/// Result of a typed script call.
+pub type StoreResult<T> = Result<T, StoreError>;
 
-impl Scripts {
-    fn load() -> Scripts {
-        Scripts {
-            lease_acquire: Script::new(include_str!("scripts/lease_acquire.lua")),
-            lease_renew: Script::new(include_str!("scripts/lease_renew.lua")),
-            lease_release: Script::new(include_str!("scripts/lease_release.lua")),
-            ingest: Script::new(include_str!("scripts/ingest.lua")),
-            partitions_tick: Script::new(include_str!("scripts/partitions_tick.lua")),
+impl StoreError {
+    fn reply(script: &'static str, reply: impl std::fmt::Debug) -> StoreError {
+        StoreError::Reply {
+            script,
+            reply: format!("{reply:?}"),
         }
     }
 }
@@ -84,9 +90,26 @@ pub enum IngestOutcome {
 /// Result of one partition tick.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TickOutcome {
+    /// This replica's fair share of partitions.
     pub target: u32,
-    pub live_replicas: u32,
+    /// The partitions it owns now.
     pub owned: Vec<u32>,
+}
+
+/// Which lease a renewal or release is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeaseName {
+    Poller,
+    Partition(u32),
+}
+
+impl LeaseName {
+    fn arg(self) -> String {
+        match self {
+            LeaseName::Poller => "poller".to_string(),
+            LeaseName::Partition(p) => p.to_string(),
+        }
+    }
 }
 
 /// A stream entry as read by a worker.
@@ -227,7 +250,7 @@ impl Store {
         })
     }
 
-    /// Tells the other replicas something was released (see [`crate::signals`]).
+    /// Tells the other replicas something was released (see [`crate::wakeups`]).
     pub async fn publish_event(&self, event: &str) -> RedisResult<()> {
         redis::cmd("PUBLISH")
             .arg(self.keys.events())
@@ -327,7 +350,7 @@ impl Store {
         }
     }
 
-    // ---- poller lease -------------------------------------------------------
+    // ---- leases ---------------------------------------------------------------
 
     /// Takes the poller lease if free; returns the fencing token when held.
     pub async fn acquire_poller_lease(
@@ -337,8 +360,7 @@ impl Store {
     ) -> RedisResult<Option<String>> {
         self.scripts
             .lease_acquire
-            .key(self.keys.poller_lease())
-            .key(self.keys.poller_epoch())
+            .arg(self.keys.base())
             .arg(replica)
             .arg(lease.as_millis() as u64)
             .invoke_async(&mut self.conn())
@@ -346,24 +368,31 @@ impl Store {
     }
 
     /// Extends a lease still held under `token`; false when lost.
-    pub async fn renew_lease(&self, key: &str, token: &str, lease: Duration) -> RedisResult<bool> {
+    pub async fn renew_lease(
+        &self,
+        lease: LeaseName,
+        token: &str,
+        ttl: Duration,
+    ) -> RedisResult<bool> {
         let n: i64 = self
             .scripts
             .lease_renew
-            .key(key)
+            .arg(self.keys.base())
+            .arg(lease.arg())
             .arg(token)
-            .arg(lease.as_millis() as u64)
+            .arg(ttl.as_millis() as u64)
             .invoke_async(&mut self.conn())
             .await?;
         Ok(n == 1)
     }
 
     /// Deletes a lease only if it is still held under `token`.
-    pub async fn release_lease(&self, key: &str, token: &str) -> RedisResult<bool> {
+    pub async fn release_lease(&self, lease: LeaseName, token: &str) -> RedisResult<bool> {
         let n: i64 = self
             .scripts
             .lease_release
-            .key(key)
+            .arg(self.keys.base())
+            .arg(lease.arg())
             .arg(token)
             .invoke_async(&mut self.conn())
             .await?;
@@ -388,21 +417,12 @@ impl Store {
         fence: Option<&str>,
         next_offset: Option<i64>,
         items: &[IngestItem],
-    ) -> RedisResult<IngestOutcome> {
+    ) -> StoreResult<IngestOutcome> {
         let mut inv = self.scripts.ingest.prepare_invoke();
-        inv.key(self.keys.poller_lease())
-            .key(self.keys.poller_offset());
-        let mut parts: Vec<u32> = items.iter().map(|i| i.partition).collect();
-        parts.sort_unstable();
-        parts.dedup();
-        for p in parts {
-            inv.key(self.keys.stream(p));
-        }
-        inv.arg(fence.unwrap_or(""))
+        inv.arg(self.keys.base())
+            .arg(fence.unwrap_or(""))
             .arg(next_offset.map(|o| o.to_string()).unwrap_or_default())
-            .arg(self.keys.seen_prefix())
             .arg(SEEN_TTL_SECS)
-            .arg(self.keys.stream_prefix())
             .arg(self.stream_maxlen);
         for item in items {
             inv.arg(item.update_id)
@@ -413,10 +433,10 @@ impl Store {
         let v: redis::Value = inv.invoke_async(&mut self.conn()).await?;
         match v {
             redis::Value::Int(-1) => Ok(IngestOutcome::Fenced),
-            other => {
-                let (added, duplicates): (u64, u64) = redis::from_redis_value(other)?;
-                Ok(IngestOutcome::Written { added, duplicates })
-            }
+            other => match redis::from_redis_value::<(u64, u64)>(other.clone()) {
+                Ok((added, duplicates)) => Ok(IngestOutcome::Written { added, duplicates }),
+                Err(_) => Err(StoreError::reply("ingest", other)),
+            },
         }
     }
 
@@ -433,26 +453,23 @@ impl Store {
         let v: Vec<u32> = self
             .scripts
             .partitions_tick
-            .key(self.keys.replicas())
+            .arg(self.keys.base())
             .arg(replica)
             .arg(lease.as_millis() as u64)
             .arg(partitions)
-            .arg(self.keys.owner_prefix())
             .arg(if leaving { "1" } else { "0" })
             .invoke_async(&mut self.conn())
             .await?;
-        let target = v.first().copied().unwrap_or(0);
-        let live_replicas = v.get(1).copied().unwrap_or(0);
+        let mut v = v.into_iter();
         Ok(TickOutcome {
-            target,
-            live_replicas,
-            owned: v.into_iter().skip(2).collect(),
+            target: v.next().unwrap_or(0),
+            owned: v.collect(),
         })
     }
 
     /// Gives one partition up (only if this replica still owns it).
     pub async fn release_partition(&self, replica: &str, partition: u32) -> RedisResult<bool> {
-        self.release_lease(&self.keys.owner(partition), replica)
+        self.release_lease(LeaseName::Partition(partition), replica)
             .await
     }
 
@@ -565,7 +582,7 @@ impl Store {
                 // Redis restarted and forgot its scripts: load and go again.
                 redis::cmd("SCRIPT")
                     .arg("LOAD")
-                    .arg(crate::chat::MAP_STORE)
+                    .arg(&self.scripts.map_store_source)
                     .query_async::<String>(&mut self.conn())
                     .await?;
                 pipe.query_async::<()>(&mut self.conn()).await

@@ -1,5 +1,6 @@
-//! Wake-ups between replicas, so a graceful hand-over takes milliseconds
-//! instead of a polling interval.
+//! Wake-ups between replicas over Redis pub/sub, so a graceful hand-over
+//! takes milliseconds instead of a polling interval. (Operating-system
+//! signals, SIGTERM and SIGINT, are handled in [`crate::cli`].)
 //!
 //! When a replica releases the poller lease or hands partitions back, it
 //! publishes on the deployment's events channel; every replica listens and
@@ -23,13 +24,13 @@ pub const PARTITIONS_RELEASED: &str = "partitions";
 
 /// What a replica can be woken for.
 #[derive(Debug, Default)]
-pub struct Signals {
+pub struct Wakeups {
     pub poller: Notify,
     pub partitions: Notify,
 }
 
 /// Listens on the events channel until `stop`, reconnecting as needed.
-pub async fn listen(store: Store, signals: Arc<Signals>, stop: CancellationToken) {
+pub async fn listen(store: Store, wakeups: Arc<Wakeups>, stop: CancellationToken) {
     loop {
         let pubsub = tokio::select! {
             _ = stop.cancelled() => return,
@@ -45,8 +46,8 @@ pub async fn listen(store: Store, signals: Arc<Signals>, stop: CancellationToken
                     };
                     let Some(msg) = msg else { break };
                     match msg.get_payload::<String>().as_deref() {
-                        Ok(POLLER_RELEASED) => signals.poller.notify_one(),
-                        Ok(PARTITIONS_RELEASED) => signals.partitions.notify_one(),
+                        Ok(POLLER_RELEASED) => wakeups.poller.notify_one(),
+                        Ok(PARTITIONS_RELEASED) => wakeups.partitions.notify_one(),
                         _ => {}
                     }
                 }

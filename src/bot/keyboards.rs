@@ -1,0 +1,73 @@
+//! The keyboards a user sees: the reply keyboard of their state, the
+//! language picker and the settings buttons. Labels come from the locale
+//! files; button data from [`super::commands`].
+
+use teloxide::types::{
+    InlineKeyboardButton, InlineKeyboardMarkup, KeyboardButton, KeyboardMarkup, ReplyMarkup,
+};
+
+use super::commands::{Button, Callback};
+use super::texts::{text, Lang};
+use crate::domain::{UserSettings, UserState};
+
+/// Which reply keyboard a user sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keyboard {
+    Idle,
+    Searching,
+    Chatting,
+}
+
+impl Keyboard {
+    /// The keyboard of a user's state.
+    pub fn of(state: UserState) -> Keyboard {
+        match state {
+            UserState::Idle => Keyboard::Idle,
+            UserState::Searching => Keyboard::Searching,
+            UserState::Chatting => Keyboard::Chatting,
+        }
+    }
+
+    /// The reply keyboard, labelled in `lang`.
+    pub fn markup(self, lang: Lang) -> ReplyMarkup {
+        let label = |b: Button| KeyboardButton::new(text(b.key(), lang));
+        let rows = match self {
+            Keyboard::Idle => vec![vec![label(Button::Search)]],
+            Keyboard::Searching => vec![vec![label(Button::Cancel)]],
+            Keyboard::Chatting => vec![vec![label(Button::Next), label(Button::Stop)]],
+        };
+        ReplyMarkup::Keyboard(KeyboardMarkup::new(rows).resize_keyboard())
+    }
+}
+
+/// The language picker.
+pub fn language_picker() -> InlineKeyboardMarkup {
+    InlineKeyboardMarkup::new(vec![Lang::ALL
+        .iter()
+        .map(|&l| InlineKeyboardButton::callback(l.native_name(), Callback::Language(l).data()))
+        .collect::<Vec<_>>()])
+}
+
+/// The settings buttons, showing the current values.
+pub fn settings_buttons(lang: Lang, s: UserSettings) -> InlineKeyboardMarkup {
+    let sl = if s.same_language {
+        "setting_same_language_on"
+    } else {
+        "setting_same_language_off"
+    };
+    let pr = if s.protect {
+        "setting_protect_on"
+    } else {
+        "setting_protect_off"
+    };
+    InlineKeyboardMarkup::new(vec![
+        vec![InlineKeyboardButton::callback(
+            text(sl, lang),
+            Callback::ToggleSameLanguage.data(),
+        )],
+        vec![InlineKeyboardButton::callback(
+            text(pr, lang),
+            Callback::ToggleProtect.data(),
+        )],
+    ])
+}

@@ -1,0 +1,164 @@
+//! The one way to send a text to a user, and the one way to deliver a copy
+//! of a user's message (single or album) to their partner.
+//!
+//! Policy for a recipient who is gone (blocked the bot, deleted the account):
+//! there is nobody to tell, so it is never a handler error; [`send`] reports
+//! it so a caller that must react (the partner of a new match) can. A partner
+//! found gone while delivering ends the chat and the sender is told.
+
+use std::time::Duration;
+
+use teloxide::types::{InlineKeyboardMarkup, ReplyMarkup};
+
+use super::deps::{Deps, HandlerResult};
+use super::keyboards::Keyboard;
+use super::texts::{text, Lang};
+use crate::domain::{CopyPair, LeaveOutcome};
+use crate::telegram::{SendError, Slot};
+
+/// A text for one user, in their language, with an optional keyboard.
+pub struct Reply {
+    body: String,
+    lang: Lang,
+    markup: Option<ReplyMarkup>,
+}
+
+impl Reply {
+    /// The locale text `key`.
+    pub fn key(key: &str, lang: Lang) -> Reply {
+        Reply::body(text(key, lang), lang)
+    }
+
+    /// An already rendered text.
+    pub fn body(body: String, lang: Lang) -> Reply {
+        Reply {
+            body,
+            lang,
+            markup: None,
+        }
+    }
+
+    /// With the reply keyboard `kb`, labelled in the reply's language.
+    pub fn keyboard(mut self, kb: Keyboard) -> Reply {
+        self.markup = Some(kb.markup(self.lang));
+        self
+    }
+
+    /// With inline buttons under the text.
+    pub fn buttons(mut self, buttons: InlineKeyboardMarkup) -> Reply {
+        self.markup = Some(ReplyMarkup::InlineKeyboard(buttons));
+        self
+    }
+}
+
+/// Whether a text reached its recipient.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sent {
+    Delivered,
+    RecipientGone,
+}
+
+/// Sends `reply` to `to` within the budget `slot`.
+pub async fn send(deps: &Deps, to: i64, reply: Reply, slot: Slot) -> Result<Sent, SendError> {
+    match deps.out.send_text(to, reply.body, reply.markup, slot).await {
+        Ok(_) => Ok(Sent::Delivered),
+        Err(SendError::Gone(_)) => Ok(Sent::RecipientGone),
+        Err(e) => Err(e),
+    }
+}
+
+/// Sends `reply` to `to`, reserving its slot now.
+pub async fn say(deps: &Deps, to: i64, reply: Reply) -> HandlerResult {
+    send(deps, to, reply, Slot::ReserveNow(1)).await?;
+    Ok(())
+}
+
+/// One message or a whole album of `user`'s, to copy to `partner`.
+pub struct Delivery<'a> {
+    pub user: i64,
+    pub partner: i64,
+    /// Message ids in `user`'s chat, ascending.
+    pub ids: &'a [i32],
+    /// The ids are an album: copied in one call, so they stay one album.
+    pub album: bool,
+    /// The partner's copy of the message this one replies to.
+    pub reply_to: Option<i32>,
+    pub protect: bool,
+    /// The reserved slot's wait.
+    pub wait: Duration,
+    /// The sender's Telegram language, when the update said.
+    pub lang: Option<Lang>,
+}
+
+/// Copies a message (or an album, as one `copyMessages`, so it stays one
+/// album) and remembers every copy. A partner who is gone ends the chat; a
+/// message Telegram can't copy is reported to the sender.
+pub async fn deliver(deps: &Deps, d: Delivery<'_>) -> HandlerResult {
+    let slot = Slot::Prepaid(d.wait);
+    let copies = match d.ids {
+        [one] if !d.album => deps
+            .out
+            .copy(d.partner, d.user, *one, d.reply_to, d.protect, slot)
+            .await
+            .map(|c| vec![c]),
+        many => {
+            deps.out
+                .copy_many(d.partner, d.user, many, d.protect, slot)
+                .await
+        }
+    };
+    match copies {
+        Ok(copies) => {
+            let pairs: Vec<CopyPair> = d
+                .ids
+                .iter()
+                .zip(copies.iter())
+                .map(|(&m, c)| CopyPair {
+                    from_chat: d.user,
+                    from_message: m,
+                    to_chat: d.partner,
+                    to_message: c.0,
+                })
+                .collect();
+            deps.chat.remember(&pairs).await?;
+            Ok(())
+        }
+        Err(SendError::Gone(_)) => {
+            let lang = reply_lang(deps, d.user, d.lang).await;
+            partner_gone(deps, d.user, lang).await
+        }
+        Err(SendError::CantCopy) => {
+            let lang = reply_lang(deps, d.user, d.lang).await;
+            say(deps, d.user, Reply::key("cant_deliver", lang)).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The user's reply language: chosen, else Telegram's, else English.
+async fn reply_lang(deps: &Deps, user: i64, tg: Option<Lang>) -> Lang {
+    let tg = tg.unwrap_or(Lang::En);
+    deps.chat
+        .user_view(user, tg)
+        .await
+        .map(|v| v.lang)
+        .unwrap_or(tg)
+}
+
+/// The partner can't be reached (blocked the bot, deleted the account): end
+/// the chat for both and tell the user who is still here.
+pub async fn partner_gone(deps: &Deps, user: i64, lang: Lang) -> HandlerResult {
+    // Only the path that actually ends the chat tells the user: when the
+    // partner's my_chat_member update got there first, it has told them.
+    match deps.chat.leave_chat(user, Some(lang)).await? {
+        LeaveOutcome::LeftChat { lang, .. } => {
+            say(
+                deps,
+                user,
+                Reply::key("partner_gone", lang).keyboard(Keyboard::Idle),
+            )
+            .await
+        }
+        _ => Ok(()),
+    }
+}

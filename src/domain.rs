@@ -1,0 +1,254 @@
+//! The domain: plain types with no I/O and no Telegram or Redis types.
+//!
+//! Everything the chat service answers and the bot renders is named here:
+//! languages, a user's state, what Search, Stop and routing did, fired timers,
+//! a user's settings and the send budgets. The store decodes script replies
+//! into these types; handlers match on them. Nothing here talks to anything.
+
+use std::time::Duration;
+
+use crate::config::Settings;
+
+/// A supported language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    En,
+    Ru,
+}
+
+impl Lang {
+    pub const ALL: &'static [Lang] = &[Lang::En, Lang::Ru];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::En => "en",
+            Lang::Ru => "ru",
+        }
+    }
+
+    /// Name of the language in itself, for the language picker.
+    pub fn native_name(self) -> &'static str {
+        match self {
+            Lang::En => "English",
+            Lang::Ru => "Русский",
+        }
+    }
+
+    /// From an IETF tag such as Telegram's `language_code`; English otherwise.
+    pub fn from_code(code: &str) -> Lang {
+        let primary = code
+            .split(['-', '_'])
+            .next()
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        match primary.as_str() {
+            "ru" | "uk" | "be" | "kk" => Lang::Ru,
+            _ => Lang::En,
+        }
+    }
+
+    /// From an optional `language_code`; English when there is none.
+    pub fn from_optional(code: Option<&str>) -> Lang {
+        code.map(Lang::from_code).unwrap_or(Lang::En)
+    }
+}
+
+/// A user's state, for drawing the right keyboard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserState {
+    Idle,
+    Searching,
+    Chatting,
+}
+
+/// A user's state and the language replies to them use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UserView {
+    pub state: UserState,
+    pub lang: Lang,
+}
+
+/// A user's boolean settings.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UserSettings {
+    /// Only match users of the same language.
+    pub same_language: bool,
+    /// The partner's copies are protected (no forwarding or saving).
+    pub protect: bool,
+}
+
+/// One per-user boolean setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Setting {
+    SameLanguage,
+    Protect,
+}
+
+/// What Search did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SearchOutcome {
+    AlreadyChatting {
+        lang: Lang,
+    },
+    AlreadySearching {
+        lang: Lang,
+    },
+    Queued {
+        lang: Lang,
+    },
+    Matched {
+        lang: Lang,
+        partner: i64,
+        partner_lang: Lang,
+    },
+}
+
+/// What Stop (or leaving for any reason) did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LeaveOutcome {
+    LeftChat {
+        lang: Lang,
+        partner: i64,
+        partner_lang: Lang,
+    },
+    LeftQueue {
+        lang: Lang,
+    },
+    Idle {
+        lang: Lang,
+    },
+    /// Only when leaving a chat alone was asked for: the user is searching
+    /// and stays so.
+    StillSearching {
+        lang: Lang,
+    },
+}
+
+/// Where a user's message goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// The sender is over the inbound budget: drop it; `notify` once per window.
+    Throttled { notify: bool, lang: Lang },
+    /// Not chatting; a hint may be sent after `wait` (its slot is reserved).
+    NotInChat { lang: Lang, wait: Duration },
+    Chat {
+        partner: i64,
+        /// The sender asked for protected copies.
+        protect: bool,
+        /// The partner's version of the message id that was looked up.
+        mapped: Option<i32>,
+        /// Wait this long before sending: the send slots are reserved.
+        wait: Duration,
+    },
+}
+
+/// What a routed message is, for the budgets it draws from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Traffic {
+    /// A new message from the user: throttled inbound, one send reserved.
+    Message,
+    /// An edit or reaction: one send reserved, not throttled.
+    Followup,
+    /// A gathered album of `sends` parts: that many sends reserved, not throttled
+    /// (each part was counted when it arrived).
+    Album { sends: u32 },
+}
+
+impl Traffic {
+    /// Sends reserved for the recipient.
+    pub fn sends(self) -> u32 {
+        match self {
+            Traffic::Message | Traffic::Followup => 1,
+            Traffic::Album { sends } => sends,
+        }
+    }
+
+    /// Whether the sender's inbound throttle applies.
+    pub fn throttled(self) -> bool {
+        matches!(self, Traffic::Message)
+    }
+}
+
+/// A fired timer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Due {
+    SearchTimedOut {
+        user: i64,
+        lang: Lang,
+    },
+    ChatIdle {
+        a: i64,
+        a_lang: Lang,
+        b: i64,
+        b_lang: Lang,
+    },
+    Album {
+        user: i64,
+        group: String,
+        /// Message ids, ascending and without repeats.
+        ids: Vec<i32>,
+    },
+}
+
+/// One message and its relayed copy: `(from_chat, from_message)` was copied
+/// to `(to_chat, to_message)`. Remembered both ways for replies and edits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CopyPair {
+    pub from_chat: i64,
+    pub from_message: i32,
+    pub to_chat: i64,
+    pub to_message: i32,
+}
+
+/// The shared send budgets and the inbound throttle, as the scripts use them.
+#[derive(Debug, Clone, Copy)]
+pub struct Budgets {
+    pub chat_interval_ms: f64,
+    pub chat_burst: u32,
+    pub global_interval_ms: f64,
+    pub global_burst: u32,
+    pub inbound_interval_ms: f64,
+    pub inbound_burst: u32,
+    pub notice_window_secs: u64,
+    /// 429s from this many chats within a second freeze the global budget.
+    pub freeze_all_after: u32,
+}
+
+impl Budgets {
+    pub fn from_settings(s: &Settings) -> Budgets {
+        Budgets {
+            chat_interval_ms: 1000.0 / s.tg_chat_rate,
+            chat_burst: s.tg_chat_burst,
+            global_interval_ms: 1000.0 / s.tg_global_rate,
+            // A twentieth of a second's worth: smooth, so Telegram sees no spikes.
+            global_burst: ((s.tg_global_rate / 20.0).floor() as u32).max(1),
+            inbound_interval_ms: 1000.0 / s.inbound_rate,
+            inbound_burst: s.inbound_burst,
+            notice_window_secs: s.inbound_notice_secs,
+            freeze_all_after: 3,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn language_codes_map_to_locales() {
+        assert_eq!(Lang::from_code("ru"), Lang::Ru);
+        assert_eq!(Lang::from_code("ru-RU"), Lang::Ru);
+        assert_eq!(Lang::from_code("en-US"), Lang::En);
+        assert_eq!(Lang::from_code("xx"), Lang::En);
+        assert_eq!(Lang::from_optional(None), Lang::En);
+    }
+
+    #[test]
+    fn traffic_budgets() {
+        assert_eq!(Traffic::Message.sends(), 1);
+        assert!(Traffic::Message.throttled());
+        assert!(!Traffic::Followup.throttled());
+        assert_eq!(Traffic::Album { sends: 4 }.sends(), 4);
+        assert!(!Traffic::Album { sends: 4 }.throttled());
+    }
+}

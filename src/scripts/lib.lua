@@ -1,0 +1,87 @@
+-- Shared functions, prepended (after the generated key builders `B` and `K`
+-- from src/keys.rs) to every script by src/store/scripts.rs.
+
+-- Redis's clock in ms: every script that needs "now" for a budget uses it.
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+end
+
+-- The id of a pair, "lo:hi", the same whichever side names it.
+local function pair_id(a, b)
+  if tonumber(b) < tonumber(a) then a, b = b, a end
+  return a .. ':' .. b
+end
+
+-- The language replies to a user are written in: the one they chose with
+-- /language, else what Telegram says now ('' = not known), else the one
+-- stored with their last search, else English.
+local function reply_lang(chosen, telegram, stored)
+  return chosen or (telegram ~= '' and telegram) or stored or 'en'
+end
+
+-- Ends the chat of `a` and `c` on both sides: `c` only if it still points
+-- back at `a`. Marks them as just left (no re-match for `cooldown` s) and
+-- cancels the chat's idle timer.
+local function end_pair(a, c, cooldown)
+  local ck = K.user(c)
+  local cst, cp = unpack(redis.call('HMGET', ck, 'st', 'p'))
+  if cst == 'chat' and cp == a then
+    redis.call('HSET', ck, 'st', 'idle')
+    redis.call('HDEL', ck, 'p')
+  end
+  redis.call('HSET', K.user(a), 'st', 'idle')
+  redis.call('HDEL', K.user(a), 'p')
+  local pair = pair_id(a, c)
+  if cooldown > 0 then
+    redis.call('SET', K.left(pair), '1', 'EX', cooldown)
+  end
+  redis.call('ZREM', K.idle_timers(), pair)
+end
+
+-- GCRA ("virtual scheduling"): a budget is one number, the theoretical
+-- arrival time (TAT, ms) of the next message.
+
+-- Reserves one slot no earlier than `at` (ms) on the budget at `key`, with
+-- `interval` ms between messages and bursts of `burst`. Returns the absolute
+-- time (ms) the slot starts: the caller waits until then, then sends.
+local function gcra_reserve(key, at, interval, burst)
+  local tat = tonumber(redis.call('GET', key) or '0')
+  if tat < at then tat = at end
+  local start = tat - (burst - 1) * interval
+  if start < at then start = at end
+  local new_tat = tat + interval
+  redis.call('SET', key, string.format('%.3f', new_tat), 'PX',
+    math.ceil(new_tat - at + burst * interval) + 1000)
+  return start
+end
+
+-- Reserves `n` sends to `chat` on its own budget and the global one; returns
+-- the wait in ms from `now`. `o` holds the outbound budget arguments
+-- {chat interval, chat burst, global interval, global burst}.
+local function reserve_send(chat, now, n, o)
+  local t = now
+  for _ = 1, n do
+    local c = gcra_reserve(K.chat_budget(chat), now, o[1], o[2])
+    if c > t then t = c end
+    local g = gcra_reserve(K.global_budget(), t, o[3], o[4])
+    if g > t then t = g end
+  end
+  return math.ceil(t - now)
+end
+
+-- The outbound budget arguments starting at ARGV[i], for reserve_send.
+local function outbound_args(i)
+  return {tonumber(ARGV[i]), tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3])}
+end
+
+-- Inbound throttle: true when one more message fits the budget (and takes
+-- it), false when it must be dropped. Nothing is scheduled.
+local function gcra_allow(key, now, interval, burst)
+  local tat = tonumber(redis.call('GET', key) or '0')
+  if tat < now then tat = now end
+  if tat - now > (burst - 1) * interval then return false end
+  local new_tat = tat + interval
+  redis.call('SET', key, string.format('%.3f', new_tat), 'PX', math.ceil(new_tat - now) + 1000)
+  return true
+end

@@ -1,0 +1,111 @@
+//! Every Lua script, loaded once per replica.
+//!
+//! One convention for all of them: `ARGV[1]` is the key base, and each script
+//! is prepended with the generated key builders ([`crate::keys::lua_prelude`])
+//! and the shared functions of `scripts/lib.lua` (clock, pair ids, reply
+//! language, ending a pair, the GCRA budgets). Scripts never spell a key name.
+
+use redis::Script;
+
+use crate::keys::lua_prelude;
+
+const LIB: &str = include_str!("../scripts/lib.lua");
+
+/// The full source of a script body: prelude, shared library, body.
+pub fn source(body: &str) -> String {
+    format!("{}\n{LIB}\n{body}", lua_prelude())
+}
+
+fn script(body: &str) -> Script {
+    Script::new(&source(body))
+}
+
+/// The map-store body; it runs inside pipelines by EVALSHA (see `Store::map_store`).
+pub const MAP_STORE: &str = include_str!("../scripts/map_store.lua");
+
+pub(super) struct Scripts {
+    pub lease_acquire: Script,
+    pub lease_renew: Script,
+    pub lease_release: Script,
+    pub ingest: Script,
+    pub partitions_tick: Script,
+    pub search: Script,
+    pub leave: Script,
+    pub route: Script,
+    pub album_add: Script,
+    pub album_done: Script,
+    pub timers_due: Script,
+    pub settings_toggle: Script,
+    pub reserve: Script,
+    pub freeze: Script,
+    /// Kept as source too: a pipeline that hits NOSCRIPT loads it again.
+    pub map_store_source: String,
+    pub map_store_sha: String,
+}
+
+impl Scripts {
+    pub fn load() -> Scripts {
+        let map_store_source = source(MAP_STORE);
+        let map_store_sha = Script::new(&map_store_source).get_hash().to_string();
+        Scripts {
+            lease_acquire: script(include_str!("../scripts/lease_acquire.lua")),
+            lease_renew: script(include_str!("../scripts/lease_renew.lua")),
+            lease_release: script(include_str!("../scripts/lease_release.lua")),
+            ingest: script(include_str!("../scripts/ingest.lua")),
+            partitions_tick: script(include_str!("../scripts/partitions_tick.lua")),
+            search: script(include_str!("../scripts/search.lua")),
+            leave: script(include_str!("../scripts/leave.lua")),
+            route: script(include_str!("../scripts/route.lua")),
+            album_add: script(include_str!("../scripts/album_add.lua")),
+            album_done: script(include_str!("../scripts/album_done.lua")),
+            timers_due: script(include_str!("../scripts/timers_due.lua")),
+            settings_toggle: script(include_str!("../scripts/settings_toggle.lua")),
+            reserve: script(include_str!("../scripts/reserve.lua")),
+            freeze: script(include_str!("../scripts/freeze.lua")),
+            map_store_source,
+            map_store_sha,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every script follows the one convention: no `KEYS`, no hand-built keys.
+    #[test]
+    fn scripts_use_the_key_builders() {
+        for (name, body) in [
+            (
+                "lease_acquire",
+                include_str!("../scripts/lease_acquire.lua"),
+            ),
+            ("lease_renew", include_str!("../scripts/lease_renew.lua")),
+            (
+                "lease_release",
+                include_str!("../scripts/lease_release.lua"),
+            ),
+            ("ingest", include_str!("../scripts/ingest.lua")),
+            (
+                "partitions_tick",
+                include_str!("../scripts/partitions_tick.lua"),
+            ),
+            ("search", include_str!("../scripts/search.lua")),
+            ("leave", include_str!("../scripts/leave.lua")),
+            ("route", include_str!("../scripts/route.lua")),
+            ("album_add", include_str!("../scripts/album_add.lua")),
+            ("album_done", include_str!("../scripts/album_done.lua")),
+            ("timers_due", include_str!("../scripts/timers_due.lua")),
+            (
+                "settings_toggle",
+                include_str!("../scripts/settings_toggle.lua"),
+            ),
+            ("reserve", include_str!("../scripts/reserve.lua")),
+            ("freeze", include_str!("../scripts/freeze.lua")),
+            ("map_store", super::MAP_STORE),
+            ("lib", super::LIB),
+        ] {
+            assert!(!body.contains("KEYS["), "{name} uses KEYS");
+            assert!(!body.contains("B .. "), "{name} builds a key by hand");
+            assert!(!body.contains("ARGV[1] .."), "{name} builds a key by hand");
+        }
+    }
+}
