@@ -27,8 +27,6 @@
 //! - [`timers`]: fires search/idle timeouts and album flushes, once, from any replica.
 //! - [`http`]: `/healthz`, `/readyz`, `/metrics` and the webhook endpoint.
 //! - [`metrics`]: Prometheus counters and gauges.
-//! - [`fake`]: a faithful fake Telegram Bot API for tests, benchmarks and trials.
-//! - [`testkit`]: start real redis-server and anonchat processes, for tests and benchmarks.
 
 rust_i18n::i18n!("locales", fallback = "en");
 
@@ -37,7 +35,6 @@ pub mod bot;
 pub mod chat;
 pub mod cli;
 pub mod config;
-pub mod fake;
 pub mod http;
 pub mod ingest;
 pub mod keys;
@@ -49,6 +46,5 @@ pub mod signals;
 pub mod store;
 pub mod telegram;
 pub mod telemetry;
-pub mod testkit;
 pub mod timers;
 pub mod worker;
