@@ -17,17 +17,21 @@ WORKDIR /build
 #    (the slow part: every crate in Cargo.lock) stays cached while src/ changes.
 #    The stubs stand in for every target declared in Cargo.toml; `--locked`
 #    fails the build if Cargo.lock is out of date instead of silently updating it.
+#    The manifest is a workspace, so cargo also reads the test-support member's
+#    manifest (crates/anonchat-testkit); only the service package is built.
 COPY Cargo.toml Cargo.lock ./
-RUN mkdir -p src/bin benches/load \
+COPY crates/anonchat-testkit/Cargo.toml ./crates/anonchat-testkit/
+RUN mkdir -p src benches/load crates/anonchat-testkit/src \
     && echo 'fn main() {}' > src/main.rs \
-    && echo 'fn main() {}' > src/bin/fake-telegram.rs \
     && echo 'fn main() {}' > benches/load/main.rs \
     && : > src/lib.rs \
-    && cargo build --release --locked --bin anonchat \
+    && : > crates/anonchat-testkit/src/lib.rs \
+    && cargo build --release --locked -p anonchat --bin anonchat \
     && rm -rf src
 
 # Cargo checks that every declared target exists, so the benchmark's entry
-# point stays as a stub (the benchmark itself is not part of the image).
+# point and the test-support member's library stay as stubs (neither is part
+# of the image: anonchat-testkit is only a dev-dependency of the service).
 
 # 2. The real sources. locales/ is read at compile time by rust-i18n and the
 #    Lua scripts under src/ by include_str!, so both must be here.
@@ -37,7 +41,7 @@ RUN mkdir -p src/bin benches/load \
 COPY src ./src
 COPY locales ./locales
 RUN find src locales -type f -exec touch {} + \
-    && cargo build --release --locked --bin anonchat \
+    && cargo build --release --locked -p anonchat --bin anonchat \
     && install -m 0755 target/release/anonchat /usr/local/bin/anonchat \
     && strip /usr/local/bin/anonchat \
     && /usr/local/bin/anonchat --version

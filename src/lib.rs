@@ -66,5 +66,3 @@ pub mod worker;
 pub mod app;
 pub mod cli;
 
-pub mod fake;
-pub mod testkit;

@@ -6,9 +6,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use anonchat::fake::{FakeConfig, FakeTelegram, FloodConfig};
 use anonchat::keys::Keys;
-use anonchat::testkit::{cpu_time, free_port, rss_bytes, RedisServer, Replica};
+use anonchat_testkit::fake::{FakeConfig, FakeTelegram, FloodConfig};
+use anonchat_testkit::{cpu_time, free_port, rss_bytes, RedisServer, Replica};
 use redis::aio::MultiplexedConnection;
 
 /// Key prefix of every benchmark cluster (each has its own Redis anyway).

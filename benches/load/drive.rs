@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use anonchat::bot::texts::{text, Lang};
-use anonchat::fake::{FakeTelegram, Received, TgUser};
+use anonchat_testkit::fake::{FakeTelegram, Received, TgUser};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 

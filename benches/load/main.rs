@@ -23,7 +23,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use anonchat::fake::FloodConfig;
+use anonchat_testkit::fake::FloodConfig;
 
 use cluster::{Bench, Snapshot, UNLIMITED};
 use drive::Offer;

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use anonchat::bot::commands::help;
 use anonchat::bot::texts::{text, text_with, Lang};
-use anonchat::fake::{Received, Sent, TgUser};
+use anonchat_testkit::fake::{Received, Sent, TgUser};
 use serde_json::{json, Value};
 
 use crate::harness::{eventually, poll_until, Cluster, User, WAIT};
@@ -674,7 +674,7 @@ async fn an_album_is_relayed_with_one_copy_messages_call() {
         .unwrap_or_else(|| panic!("album never arrived: {:#?}", summary(&bob)));
 
     let from_alice =
-        |c: &anonchat::fake::CallRecord| int(&c.params["from_chat_id"]) == Some(alice.id());
+        |c: &anonchat_testkit::fake::CallRecord| int(&c.params["from_chat_id"]) == Some(alice.id());
     let calls: Vec<_> = tg
         .calls_for("copyMessages")
         .into_iter()

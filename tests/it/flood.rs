@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use anonchat::bot::texts::{text, Lang};
-use anonchat::fake::{FakeConfig, FloodConfig};
-use anonchat::testkit::{rss_bytes, RedisServer};
+use anonchat_testkit::fake::{FakeConfig, FloodConfig};
+use anonchat_testkit::{rss_bytes, RedisServer};
 
 use crate::harness::{eventually, Cluster, User, WAIT};
 

@@ -43,7 +43,8 @@ async fn start_gets_exactly_one_welcome_with_three_replicas() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn welcome_follows_the_users_language() {
     let cluster = Cluster::start(1).await;
-    let ivan = cluster.user_with(anonchat::fake::TgUser::new(77_001, "Иван").with_language("ru"));
+    let ivan =
+        cluster.user_with(anonchat_testkit::fake::TgUser::new(77_001, "Иван").with_language("ru"));
     ivan.command("/start");
     ivan.wait_text("Добро пожаловать").await;
 }

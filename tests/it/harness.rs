@@ -1,8 +1,8 @@
 //! Test harness: a real `redis-server` on a free port, the project's fake
 //! Telegram, and real `anonchat` processes (the binary cargo built for this
 //! test run), each on its own port. Process management lives in
-//! `anonchat::testkit` (shared with the benchmark). Everything is killed on
-//! drop, so a failing test cleans up too.
+//! `anonchat_testkit::process` (shared with the benchmark). Everything is
+//! killed on drop, so a failing test cleans up too.
 //!
 //! Helpers read like a user's actions: `alice.send_text("hi")`,
 //! `bob.wait_text("hi").await`. Waits are on conditions with a timeout, never
@@ -16,21 +16,21 @@ use std::path::Path;
 use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use anonchat::fake::{FakeConfig, FakeTelegram, Received, Sent, TgUser};
-use anonchat::testkit;
-pub use anonchat::testkit::{free_port, RedisServer, WAIT};
+use anonchat_testkit::fake::{FakeConfig, FakeTelegram, Received, Sent, TgUser};
+use anonchat_testkit::process;
+pub use anonchat_testkit::{free_port, RedisServer, WAIT};
 
 static NEXT_PREFIX: AtomicU32 = AtomicU32::new(0);
 static NEXT_USER: AtomicI64 = AtomicI64::new(1_000_000);
 
 /// One real `anonchat` process: the binary cargo built for this test run,
-/// wrapping [`testkit::Replica`] (every method of which it exposes).
-pub struct Replica(testkit::Replica);
+/// wrapping [`process::Replica`] (every method of which it exposes).
+pub struct Replica(process::Replica);
 
 impl Replica {
     /// Starts the binary with exactly these environment variables (plus PATH).
     pub fn spawn(name: &str, env: &HashMap<String, String>) -> Replica {
-        Replica(testkit::Replica::spawn(
+        Replica(process::Replica::spawn(
             Path::new(env!("CARGO_BIN_EXE_anonchat")),
             name,
             env,
@@ -39,14 +39,14 @@ impl Replica {
 }
 
 impl Deref for Replica {
-    type Target = testkit::Replica;
-    fn deref(&self) -> &testkit::Replica {
+    type Target = process::Replica;
+    fn deref(&self) -> &process::Replica {
         &self.0
     }
 }
 
 impl DerefMut for Replica {
-    fn deref_mut(&mut self) -> &mut testkit::Replica {
+    fn deref_mut(&mut self) -> &mut process::Replica {
         &mut self.0
     }
 }

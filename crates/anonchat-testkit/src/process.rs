@@ -3,8 +3,8 @@
 //! captured, SIGTERM/SIGKILL, and per-process CPU and memory read from `/proc`.
 //!
 //! Everything is killed on drop, so a failing test or an aborted benchmark
-//! cleans up too. The integration tests (`tests/it/harness.rs`) and the load
-//! benchmark (`benches/load.rs`) both build on this module.
+//! cleans up too. The root package's integration tests (`tests/it/harness.rs`)
+//! and load benchmark (`benches/load/main.rs`) both build on this module.
 //!
 //! This is test support, not part of the service: it panics with a clear
 //! message when a process cannot be started, which is what a test wants.

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use anonchat::fake::{FakeConfig, FakeTelegram, FloodConfig, TgUser};
+use anonchat_testkit::fake::{FakeConfig, FakeTelegram, FloodConfig, TgUser};
 use serde_json::{json, Value};
 use teloxide::prelude::*;
 use teloxide::types::{MessageId, ReplyParameters, UpdateKind};

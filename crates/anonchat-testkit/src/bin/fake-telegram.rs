@@ -1,11 +1,11 @@
 //! `fake-telegram`: the fake Telegram Bot API as a standalone server for local
 //! trials and benchmarks. Prints the api url on stdout, runs until SIGINT/SIGTERM.
 //! Drive simulated users through the JSON routes under `/control/...` (see
-//! `anonchat::fake`).
+//! `anonchat_testkit::fake`).
 
 use std::net::SocketAddr;
 
-use anonchat::fake::{FakeConfig, FakeTelegram, FloodConfig};
+use anonchat_testkit::fake::{FakeConfig, FakeTelegram, FloodConfig};
 use clap::Parser;
 
 #[derive(Parser, Debug)]
