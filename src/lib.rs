@@ -65,4 +65,3 @@ pub mod worker;
 
 pub mod app;
 pub mod cli;
-

@@ -167,7 +167,7 @@ impl Cluster {
         }
     }
 
-    /// Every (chat, update_id) any replica logged as handled, with repeats.
+    /// Every (chat, update_id) any replica journaled as handled, with repeats.
     pub fn handled(&self) -> Vec<(i64, i64)> {
         self.replicas.iter().flat_map(|r| r.handled()).collect()
     }

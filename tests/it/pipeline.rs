@@ -47,20 +47,13 @@ async fn check_all_handled_in_order(
             want.len()
         );
     }
-    // Order: sort every "update handled" event by its timestamp; within a chat
-    // the first handling of each update must follow Telegram's numbering.
-    let mut events: Vec<(String, i64, i64)> = cluster
+    // Order: sort every handled event by its time; within a chat the first
+    // handling of each update must follow Telegram's numbering.
+    let mut events: Vec<(u128, i64, i64)> = cluster
         .replicas
         .iter()
-        .flat_map(|r| r.json_logs().into_iter())
-        .filter(|v| v["message"] == "update handled")
-        .filter_map(|v| {
-            Some((
-                v["timestamp"].as_str()?.to_string(),
-                v["chat"].as_i64()?,
-                v["update_id"].as_i64()?,
-            ))
-        })
+        .flat_map(|r| r.handled_events())
+        .map(|h| (h.t, h.chat, h.update_id))
         .collect();
     events.sort();
     let mut seen: HashSet<i64> = HashSet::new();

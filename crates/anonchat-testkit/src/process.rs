@@ -188,17 +188,36 @@ pub struct Replica {
     logs: Arc<Mutex<Vec<String>>>,
     log_changed: watch::Receiver<u64>,
     pub http_addr: Option<SocketAddr>,
+    /// The replica's `HANDLED_JOURNAL` and the directory holding it.
+    journal: PathBuf,
+    _journal_dir: TempDir,
+}
+
+/// One line of a replica's handled-updates journal (`HANDLED_JOURNAL`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Handled {
+    /// When it was handled, ns since the epoch (comparable across replicas).
+    pub t: u128,
+    pub update_id: i64,
+    pub chat: i64,
 }
 
 impl Replica {
     /// Starts `binary` (an `anonchat` build) with exactly these environment
-    /// variables (plus PATH). Set `ANONCHAT_TEST_LOGS` to echo its output.
+    /// variables (plus PATH, and `HANDLED_JOURNAL` in a directory of its
+    /// own unless `env` names one). Set `ANONCHAT_TEST_LOGS` to echo its output.
     pub fn spawn(binary: &Path, name: &str, env: &HashMap<String, String>) -> Replica {
+        let journal_dir = TempDir::new();
+        let journal = env
+            .get("HANDLED_JOURNAL")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| journal_dir.0.join("handled.jsonl"));
         let mut cmd = Command::new(binary);
         cmd.env_clear();
         if let Ok(path) = std::env::var("PATH") {
             cmd.env("PATH", path);
         }
+        cmd.env("HANDLED_JOURNAL", &journal);
         cmd.envs(env)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -242,6 +261,8 @@ impl Replica {
             logs,
             log_changed: rx,
             http_addr: None,
+            journal,
+            _journal_dir: journal_dir,
         }
     }
 
@@ -359,12 +380,26 @@ impl Replica {
         (status, r.text().await.unwrap_or_default())
     }
 
-    /// Update ids this replica logged as handled ("update handled" at debug).
+    /// Every update this replica handled, with repeats, from its journal.
+    pub fn handled_events(&self) -> Vec<Handled> {
+        let text = std::fs::read_to_string(&self.journal).unwrap_or_default();
+        text.lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter_map(|v| {
+                Some(Handled {
+                    t: u128::from(v["t"].as_u64()?),
+                    update_id: v["update_id"].as_i64()?,
+                    chat: v["chat"].as_i64()?,
+                })
+            })
+            .collect()
+    }
+
+    /// (chat, update_id) of every update this replica handled, with repeats.
     pub fn handled(&self) -> Vec<(i64, i64)> {
-        self.json_logs()
-            .iter()
-            .filter(|v| v["message"] == "update handled")
-            .filter_map(|v| Some((v["chat"].as_i64()?, v["update_id"].as_i64()?)))
+        self.handled_events()
+            .into_iter()
+            .map(|h| (h.chat, h.update_id))
             .collect()
     }
 }
