@@ -256,18 +256,20 @@ async fn run_chat(ctx: Arc<Runtime>, p: u32, chat: i64, entry: Entry) -> (i64, S
     (chat, id)
 }
 
-async fn handle_entry(ctx: &Arc<Runtime>, p: u32, entry: Entry) {
+/// What one stream entry asks for.
+enum Work {
+    /// A Telegram update, for the handler tree.
+    Update(Box<teloxide::types::Update>),
+}
+
+/// Decodes an entry; None (logged and counted) when it is not valid work.
+fn decode(ctx: &Runtime, p: u32, entry: &Entry) -> Option<Work> {
     let update_id = entry.update_id;
-    let chat = entry.chat;
-    // Bounded concurrency across the replica. The semaphore is never closed,
-    // so acquiring fails only if that invariant breaks; then run unbounded.
-    let _permit = ctx.handler_slots.acquire().await.ok();
-    let started = Instant::now();
-    let mut writes = Vec::new();
     match serde_json::from_str::<teloxide::types::Update>(&entry.raw) {
         Err(e) => {
             ctx.metrics.malformed_updates.inc();
             tracing::warn!(update_id, partition = p, error = %e, "malformed update skipped");
+            None
         }
         Ok(update) if matches!(update.kind, teloxide::types::UpdateKind::Error(_)) => {
             // teloxide parses unknown or broken update bodies into `Error`.
@@ -277,36 +279,62 @@ async fn handle_entry(ctx: &Arc<Runtime>, p: u32, entry: Entry) {
                 partition = p,
                 "malformed or unsupported update skipped"
             );
+            None
         }
-        Ok(update) => {
-            let max = ctx.settings.handler_max_attempts;
-            let mut attempt = 0;
-            loop {
-                attempt += 1;
-                let handled = AssertUnwindSafe(crate::bot::handle(
+        Ok(update) => Some(Work::Update(Box::new(update))),
+    }
+}
+
+/// Runs `work` once; returns the writes its handler deferred.
+async fn run_once(ctx: &Arc<Runtime>, work: &Work) -> Result<Vec<redis::Cmd>, String> {
+    let handled = async {
+        match work {
+            Work::Update(update) => {
+                crate::bot::handle(
                     &ctx.handlers,
                     ctx.deps.clone(),
                     ctx.me.clone(),
-                    update.clone(),
-                ))
-                .catch_unwind();
-                let err = match deferred::scope(handled).await {
-                    (Ok(Ok(())), cmds) => {
-                        writes = cmds;
-                        break;
-                    }
-                    (Ok(Err(e)), _) => format!("{e:#}"),
-                    (Err(_), _) => "handler panicked".to_string(),
-                };
-                ctx.metrics.handler_errors.inc();
-                if attempt >= max {
-                    ctx.metrics.poison_updates.inc();
-                    tracing::error!(update_id, partition = p, attempt, error = %err, "update failed for the last time; skipped");
+                    (**update).clone(),
+                )
+                .await
+            }
+        }
+    };
+    match deferred::scope(AssertUnwindSafe(handled).catch_unwind()).await {
+        (Ok(Ok(())), cmds) => Ok(cmds),
+        (Ok(Err(e)), _) => Err(format!("{e:#}")),
+        (Err(_), _) => Err("handler panicked".to_string()),
+    }
+}
+
+async fn handle_entry(ctx: &Arc<Runtime>, p: u32, entry: Entry) {
+    let update_id = entry.update_id;
+    let chat = entry.chat;
+    // Bounded concurrency across the replica. The semaphore is never closed,
+    // so acquiring fails only if that invariant breaks; then run unbounded.
+    let _permit = ctx.handler_slots.acquire().await.ok();
+    let started = Instant::now();
+    let mut writes = Vec::new();
+    if let Some(work) = decode(ctx, p, &entry) {
+        let max = ctx.settings.handler_max_attempts;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let err = match run_once(ctx, &work).await {
+                Ok(cmds) => {
+                    writes = cmds;
                     break;
                 }
-                tracing::warn!(update_id, partition = p, attempt, error = %err, "update failed; retrying");
-                tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
+                Err(e) => e,
+            };
+            ctx.metrics.handler_errors.inc();
+            if attempt >= max {
+                ctx.metrics.poison_updates.inc();
+                tracing::error!(update_id, partition = p, attempt, error = %err, "update failed for the last time; skipped");
+                break;
             }
+            tracing::warn!(update_id, partition = p, attempt, error = %err, "update failed; retrying");
+            tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
         }
     }
     ctx.metrics
