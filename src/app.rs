@@ -102,6 +102,7 @@ impl Application {
         });
         let ctx = Arc::new(Runtime {
             handler_slots: Semaphore::new(settings.worker_concurrency),
+            buffered: Arc::new(Semaphore::new(settings.max_buffered_updates)),
             settings,
             store,
             metrics,

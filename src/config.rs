@@ -76,6 +76,7 @@ pub struct Settings {
     pub inbound_burst: u32,
     pub inbound_notice_secs: u64,
     pub max_inflight_sends: usize,
+    pub max_buffered_updates: usize,
     /// Where the handled-updates journal goes (a test hook; off when None).
     pub handled_journal: Option<std::path::PathBuf>,
 }
@@ -178,12 +179,12 @@ pub const VARIABLES: &[(&str, Option<&str>, &str)] = &[
     (
         "HANDLER_MAX_ATTEMPTS",
         Some("3"),
-        "Attempts before a failing update is skipped and counted",
+        "Attempts before an update that fails by itself is skipped (Redis or Telegram outages are retried without limit)",
     ),
     (
         "STREAM_MAXLEN",
         Some("200000"),
-        "Safety cap on entries kept per partition stream",
+        "Entries per partition stream; when one is full, ingest waits instead of trimming unhandled entries",
     ),
     (
         "TELEGRAM_TIMEOUT_SECS",
@@ -244,6 +245,11 @@ pub const VARIABLES: &[(&str, Option<&str>, &str)] = &[
         "MAX_INFLIGHT_SENDS",
         Some("64"),
         "Bot API calls in flight at once per replica",
+    ),
+    (
+        "MAX_BUFFERED_UPDATES",
+        Some("2048"),
+        "Stream entries a replica holds in memory at once (the backlog stays in Redis)",
     ),
     (
         "HANDLED_JOURNAL",
@@ -540,6 +546,7 @@ impl Raw {
             inbound_burst: self.number("INBOUND_BURST", 1, 1_000_000)?,
             inbound_notice_secs: self.number("INBOUND_NOTICE_SECS", 1, 86_400)?,
             max_inflight_sends: self.number("MAX_INFLIGHT_SENDS", 1, 10_000)?,
+            max_buffered_updates: self.number("MAX_BUFFERED_UPDATES", 64, 1_000_000)?,
             handled_journal: self.get("HANDLED_JOURNAL").map(std::path::PathBuf::from),
         })
     }

@@ -10,7 +10,8 @@
 //!      routing did, fired timers, settings, budgets); no Telegram or Redis types.
 //!    - [`config`]: the `Settings` every part reads; defaults, optional file, environment.
 //!    - [`keys`]: every Redis key name, for Rust and (generated) for the Lua scripts.
-//!    - [`metrics`]: Prometheus counters and gauges; [`health`]: readiness.
+//!    - [`metrics`]: Prometheus counters and gauges; [`health`]: readiness;
+//!      [`fence`]: the local validity of partition leases.
 //!    - [`telemetry`]: logging (text or JSON), `log` records bridged into `tracing`.
 //! 2. Adapters to Redis and Telegram:
 //!    - [`store`]: the Redis connections and every Lua script, behind typed calls.
@@ -42,6 +43,7 @@ rust_i18n::i18n!("locales", fallback = "en");
 
 pub mod config;
 pub mod domain;
+pub mod fence;
 pub mod health;
 pub mod keys;
 pub mod metrics;

@@ -52,6 +52,10 @@ pub struct Metrics {
     pub send_latency: Histogram,
     pub sends_in_flight: Gauge,
     pub inbound_dropped: Counter,
+    pub updates_lost: Counter,
+    pub handler_retries: Counter,
+    pub ingest_refused: Counter,
+    pub updates_buffered: Gauge,
 }
 
 impl Default for Metrics {
@@ -90,6 +94,10 @@ impl Metrics {
             send_latency: Histogram::new(exponential_buckets(0.0005, 2.0, 16)),
             sends_in_flight: Gauge::default(),
             inbound_dropped: Counter::default(),
+            updates_lost: Counter::default(),
+            handler_retries: Counter::default(),
+            ingest_refused: Counter::default(),
+            updates_buffered: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -196,6 +204,26 @@ impl Metrics {
             "inbound_dropped",
             "User messages dropped by the inbound throttle",
             m.inbound_dropped.clone(),
+        );
+        registry.register(
+            "updates_lost",
+            "Pending stream entries found deleted before anyone handled them",
+            m.updates_lost.clone(),
+        );
+        registry.register(
+            "handler_retries",
+            "Handler attempts retried because Redis or Telegram was unavailable",
+            m.handler_retries.clone(),
+        );
+        registry.register(
+            "ingest_refused",
+            "Update batches refused because a partition stream was full (STREAM_MAXLEN)",
+            m.ingest_refused.clone(),
+        );
+        registry.register(
+            "updates_buffered",
+            "Stream entries read into this replica's memory and not yet finished",
+            m.updates_buffered.clone(),
         );
         Metrics { registry, ..m }
     }

@@ -35,6 +35,9 @@ pub struct Runtime {
     pub handlers: UpdateHandler<HandlerError>,
     /// Bounds the updates handled at once by this replica.
     pub handler_slots: Semaphore,
+    /// Bounds the stream entries held in memory across all partitions
+    /// (`MAX_BUFFERED_UPDATES`); the rest of a backlog stays in Redis.
+    pub buffered: Arc<Semaphore>,
     /// The handled-updates journal, when `HANDLED_JOURNAL` is set.
     pub journal: Option<Journal>,
 }

@@ -59,9 +59,35 @@ pub enum SendError {
     /// The message referred to does not exist (any more).
     #[error("message not found: {0}")]
     NotFound(String),
+    /// Telegram or the budgets are unavailable for now (network errors,
+    /// 5xx, flood control that outlasted the retries, Redis away): worth
+    /// retrying later, never a reason to drop the update.
+    #[error("Telegram unavailable: {0}")]
+    Unavailable(String),
+    /// This replica no longer owns the partition of the update being
+    /// handled: nothing may be sent for it any more.
+    #[error("partition lease lapsed; not sending")]
+    Fenced,
+    /// Telegram refused the call for a reason that will not go away.
     #[error("Telegram error: {0}")]
     Other(String),
 }
+
+impl SendError {
+    /// Whether retrying later can succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, SendError::Unavailable(_) | SendError::Fenced)
+    }
+}
+
+/// Descriptions Telegram gives with 5xx answers (the code itself is not
+/// passed on by teloxide).
+const SERVER_ERRORS: &[&str] = &[
+    "Internal Server Error",
+    "Bad Gateway",
+    "Service Unavailable",
+    "Gateway Timeout",
+];
 
 /// A teloxide `Bot` for `settings`, with a client timeout that fits normal calls.
 pub fn make_bot(settings: &Settings) -> Result<Bot, reqwest::Error> {
@@ -92,7 +118,19 @@ fn classify(e: &RequestError) -> Option<SendError> {
             ApiError::MessageNotModified => SendError::NotModified,
             ApiError::MessageToEditNotFound
             | ApiError::MessageIdInvalid
-            | ApiError::MessageToReplyNotFound => SendError::NotFound(api.to_string()),
+            | ApiError::MessageToReplyNotFound
+            | ApiError::MessageToCopyNotFound
+            | ApiError::MessageToDeleteNotFound => SendError::NotFound(api.to_string()),
+            ApiError::ChatNotFound | ApiError::UserNotFound => SendError::Gone(api.to_string()),
+            ApiError::Unknown(text) if SERVER_ERRORS.iter().any(|e| text.contains(e)) => {
+                SendError::Unavailable(text.clone())
+            }
+            ApiError::Unknown(text) if text.contains("message to copy not found") => {
+                SendError::NotFound(text.clone())
+            }
+            ApiError::Unknown(text) if text.contains("chat not found") => {
+                SendError::Gone(text.clone())
+            }
             ApiError::Unknown(text) if text.contains("can't be copied") => SendError::CantCopy,
             ApiError::Unknown(text) if text.starts_with("Forbidden") => {
                 SendError::Gone(text.clone())
@@ -125,7 +163,7 @@ impl Outbound {
         self.limiter
             .reserve(chat, n)
             .await
-            .map_err(|e| SendError::Other(format!("budget unavailable: {e}")))
+            .map_err(|e| SendError::Unavailable(format!("budget unavailable: {e}")))
     }
 
     /// Sends `req` to `chat` within the budgets, retrying 429s (after
@@ -157,6 +195,11 @@ impl Outbound {
             self.metrics.budget_wait.observe(wait.as_secs_f64());
             if !wait.is_zero() {
                 tokio::time::sleep(wait).await;
+            }
+            // Checked right before each call: a replica that lost the
+            // partition of the update being handled sends nothing for it.
+            if !crate::fence::current_is_valid() {
+                return Err(SendError::Fenced);
             }
             let result = {
                 // Never closed, so acquiring only fails if that breaks; then go unbounded.
@@ -192,7 +235,7 @@ impl Outbound {
                         Err(e) => tracing::warn!(error = %e, "cannot record a 429 freeze"),
                     }
                     if attempt >= ATTEMPTS {
-                        return Err(SendError::Other("rate limited".into()));
+                        return Err(SendError::Unavailable("rate limited".into()));
                     }
                     // The freeze pushed the budget; the new slot is after it.
                     // Without Redis, wait the retry_after locally.
@@ -203,13 +246,19 @@ impl Outbound {
                         .max(retry_after);
                 }
                 Err(e) => {
-                    if let Some(classified) = classify(&e) {
-                        self.metrics.telegram_call(method, "api_error");
-                        return Err(classified);
+                    let classified = classify(&e);
+                    match classified {
+                        Some(SendError::Unavailable(_)) => {
+                            self.metrics.telegram_call(method, "server_error")
+                        }
+                        Some(c) => {
+                            self.metrics.telegram_call(method, "api_error");
+                            return Err(c);
+                        }
+                        None => self.metrics.telegram_call(method, "network"),
                     }
-                    self.metrics.telegram_call(method, "network");
                     if attempt >= ATTEMPTS {
-                        return Err(SendError::Other(e.to_string()));
+                        return Err(SendError::Unavailable(e.to_string()));
                     }
                     tracing::debug!(method, error = %e, "Bot API call failed; retrying");
                     wait = backoff;
@@ -329,6 +378,41 @@ impl Outbound {
             .edit_message_reply_markup(ChatId(chat), MessageId(message))
             .reply_markup(markup);
         self.call("editMessageReplyMarkup", chat, Slot::ReserveNow(1), req)
+            .await
+            .map(|_| ())
+    }
+
+    /// Moves a live location's copy.
+    pub async fn edit_live_location(
+        &self,
+        chat: i64,
+        message: i32,
+        latitude: f64,
+        longitude: f64,
+        slot: Slot,
+    ) -> Result<(), SendError> {
+        let req = self.bot.edit_message_live_location(
+            ChatId(chat),
+            MessageId(message),
+            latitude,
+            longitude,
+        );
+        self.call("editMessageLiveLocation", chat, slot, req)
+            .await
+            .map(|_| ())
+    }
+
+    /// Ends a live location's copy.
+    pub async fn stop_live_location(
+        &self,
+        chat: i64,
+        message: i32,
+        slot: Slot,
+    ) -> Result<(), SendError> {
+        let req = self
+            .bot
+            .stop_message_live_location(ChatId(chat), MessageId(message));
+        self.call("stopMessageLiveLocation", chat, slot, req)
             .await
             .map(|_| ())
     }

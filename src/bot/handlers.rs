@@ -237,20 +237,27 @@ pub async fn edited(deps: Arc<Deps>, msg: Message) -> HandlerResult {
         return Ok(());
     };
     let slot = Slot::Prepaid(wait);
-    let result = match msg.text() {
-        Some(body) => {
-            let entities = msg.entities().map(<[_]>::to_vec);
-            deps.out
-                .edit_text(partner, copy, body.to_string(), entities, slot)
-                .await
+    let result = if let Some(at) = msg.location() {
+        // A live location moves (or stops) by edits, never by caption edits.
+        match at.live_period {
+            Some(_) => {
+                deps.out
+                    .edit_live_location(partner, copy, at.latitude, at.longitude, slot)
+                    .await
+            }
+            None => deps.out.stop_live_location(partner, copy, slot).await,
         }
-        None => {
-            let caption = msg.caption().map(str::to_string);
-            let entities = msg.caption_entities().map(<[_]>::to_vec);
-            deps.out
-                .edit_caption(partner, copy, caption, entities, slot)
-                .await
-        }
+    } else if let Some(body) = msg.text() {
+        let entities = msg.entities().map(<[_]>::to_vec);
+        deps.out
+            .edit_text(partner, copy, body.to_string(), entities, slot)
+            .await
+    } else {
+        let caption = msg.caption().map(str::to_string);
+        let entities = msg.caption_entities().map(<[_]>::to_vec);
+        deps.out
+            .edit_caption(partner, copy, caption, entities, slot)
+            .await
     };
     match result {
         Ok(()) | Err(SendError::NotModified | SendError::NotFound(_) | SendError::Gone(_)) => {

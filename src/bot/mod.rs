@@ -32,7 +32,7 @@ use teloxide::prelude::*;
 use teloxide::types::Me;
 
 use commands::{Button, Command};
-pub use deps::{Deps, HandlerError, HandlerResult};
+pub use deps::{is_transient, Deps, HandlerError, HandlerResult};
 
 /// The handler tree. Only private chats are served.
 pub fn schema() -> UpdateHandler<HandlerError> {

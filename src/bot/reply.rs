@@ -131,6 +131,11 @@ pub async fn deliver(deps: &Deps, d: Delivery<'_>) -> HandlerResult {
             let lang = reply_lang(deps, d.user, d.lang).await;
             say(deps, d.user, Reply::key("cant_deliver", lang)).await
         }
+        // The sender deleted it before it could be copied: nothing to deliver.
+        Err(SendError::NotFound(e)) => {
+            tracing::debug!(user = d.user, error = %e, "message gone before its copy");
+            Ok(())
+        }
         Err(e) => Err(e.into()),
     }
 }

@@ -180,6 +180,16 @@ async fn write_batch(
                 tracing::warn!("batch rejected: this replica is no longer the poller");
                 return None;
             }
+            Ok(IngestOutcome::Full) => {
+                // Not confirmed to Telegram, which keeps the updates for us.
+                ctx.metrics.ingest_refused.inc();
+                tracing::warn!(
+                    "a partition stream is full (STREAM_MAXLEN); waiting for the workers"
+                );
+                if pause(Duration::from_secs(1), held, shutdown).await {
+                    return None;
+                }
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "cannot write the batch to Redis; retrying");
                 if pause(Duration::from_millis(250), held, shutdown).await {

@@ -58,6 +58,14 @@ pub async fn accept(ctx: &Runtime, secret: Option<&[u8]>, body: &[u8]) -> Status
             StatusCode::OK
         }
         Ok(IngestOutcome::Fenced) => StatusCode::SERVICE_UNAVAILABLE,
+        Ok(IngestOutcome::Full) => {
+            // Telegram delivers it again later.
+            ctx.metrics.ingest_refused.inc();
+            tracing::warn!(
+                "a partition stream is full (STREAM_MAXLEN); webhook update refused for now"
+            );
+            StatusCode::SERVICE_UNAVAILABLE
+        }
         Err(e) => {
             tracing::warn!(update_id = item.update_id, error = %e, "cannot store webhook update");
             StatusCode::SERVICE_UNAVAILABLE

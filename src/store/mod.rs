@@ -19,6 +19,7 @@ pub mod chat;
 pub mod deferred;
 mod scripts;
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use prometheus_client::metrics::counter::Counter;
@@ -30,6 +31,10 @@ use secrecy::ExposeSecret;
 use crate::config::Settings;
 use crate::keys::{Keys, GROUP};
 use scripts::Scripts;
+
+/// Idle time given to entries a stopping worker hands back: longer than
+/// any partition lease, so the next owner takes them at once.
+const GIVE_BACK_IDLE_MS: u64 = 24 * 3600 * 1000;
 
 /// Lifetime of the per-update dedupe markers.
 pub const SEEN_TTL_SECS: u64 = 24 * 3600;
@@ -58,7 +63,31 @@ pub enum StoreError {
 /// Result of a typed script call.
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// Whether a Redis error is about reaching Redis (connection refused or
+/// dropped, timeouts, a server loading or busy) rather than about the command.
+pub fn is_transient(e: &redis::RedisError) -> bool {
+    e.is_io_error()
+        || e.is_timeout()
+        || e.is_connection_dropped()
+        || e.is_connection_refusal()
+        || matches!(
+            e.retry_method(),
+            redis::RetryMethod::Reconnect
+                | redis::RetryMethod::RetryImmediately
+                | redis::RetryMethod::WaitAndRetry
+        )
+}
+
 impl StoreError {
+    /// Whether retrying later can succeed.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StoreError::Redis(e) => is_transient(e),
+            StoreError::Unreachable { .. } => true,
+            StoreError::Refused(_) | StoreError::Reply { .. } => false,
+        }
+    }
+
     fn reply(script: &'static str, reply: impl std::fmt::Debug) -> StoreError {
         StoreError::Reply {
             script,
@@ -85,6 +114,8 @@ pub enum IngestOutcome {
     },
     /// The fence token is stale: another replica is the poller now.
     Fenced,
+    /// A partition stream is full (`STREAM_MAXLEN`): nothing was written.
+    Full,
 }
 
 /// Result of one partition tick.
@@ -94,6 +125,16 @@ pub struct TickOutcome {
     pub target: u32,
     /// The partitions it owns now.
     pub owned: Vec<u32>,
+}
+
+/// One page of adopted pending entries.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    pub entries: Vec<Entry>,
+    /// Where the next page starts; "0-0" when the scan is complete.
+    pub cursor: String,
+    /// Pending entries that had been deleted from the stream.
+    pub lost: usize,
 }
 
 /// Which lease a renewal or release is about.
@@ -433,6 +474,7 @@ impl Store {
         let v: redis::Value = inv.invoke_async(&mut self.conn()).await?;
         match v {
             redis::Value::Int(-1) => Ok(IngestOutcome::Fenced),
+            redis::Value::Int(-2) => Ok(IngestOutcome::Full),
             other => match redis::from_redis_value::<(u64, u64)>(other.clone()) {
                 Ok((added, duplicates)) => Ok(IngestOutcome::Written { added, duplicates }),
                 Err(_) => Err(StoreError::reply("ingest", other)),
@@ -473,45 +515,121 @@ impl Store {
             .await
     }
 
-    /// Moves every pending entry of the partition to `consumer` (a new owner
-    /// adopts what a previous owner left unacknowledged) and returns them.
+    /// Moves up to `count` entries that other consumers left pending (idle for
+    /// at least `min_idle`) to `consumer`, from `cursor` on. Returns them, the
+    /// next cursor ("0-0" when the scan is complete) and how many pending
+    /// entries had been trimmed away (lost; they are acknowledged and logged).
     pub async fn claim_pending(
         &self,
         conn: &mut Counted<MultiplexedConnection>,
         partition: u32,
         consumer: &str,
-    ) -> RedisResult<Vec<Entry>> {
+        min_idle: Duration,
+        cursor: &str,
+        count: usize,
+    ) -> RedisResult<Claimed> {
         let stream = self.keys.stream(partition);
-        let mut out = Vec::new();
-        let mut cursor = "0-0".to_string();
-        loop {
-            let reply: StreamAutoClaimReply = redis::cmd("XAUTOCLAIM")
-                .arg(&stream)
-                .arg(GROUP)
-                .arg(consumer)
-                .arg(0)
-                .arg(&cursor)
-                .arg("COUNT")
-                .arg(500)
-                .query_async(conn)
-                .await?;
-            if !reply.deleted_ids.is_empty() {
-                // Trimmed away while pending: nothing left to handle, just ack.
-                let mut cmd = redis::cmd("XACK");
-                cmd.arg(&stream).arg(GROUP);
-                for id in &reply.deleted_ids {
-                    cmd.arg(id);
-                }
-                cmd.query_async::<()>(conn).await?;
+        let reply: StreamAutoClaimReply = redis::cmd("XAUTOCLAIM")
+            .arg(&stream)
+            .arg(GROUP)
+            .arg(consumer)
+            .arg(min_idle.as_millis() as u64)
+            .arg(cursor)
+            .arg("COUNT")
+            .arg(count)
+            .query_async(conn)
+            .await?;
+        let lost = reply.deleted_ids.len();
+        if lost > 0 {
+            // Deleted while pending: nothing left to handle; acknowledge so
+            // they stop showing as pending. The caller counts and logs them.
+            let mut cmd = redis::cmd("XACK");
+            cmd.arg(&stream).arg(GROUP);
+            for id in &reply.deleted_ids {
+                cmd.arg(id);
             }
-            out.extend(reply.claimed.iter().map(entry_from));
-            if reply.next_stream_id == "0-0" {
-                break;
-            }
-            cursor = reply.next_stream_id;
+            cmd.query_async::<()>(conn).await?;
         }
-        out.sort_by_key(|a| stream_id_key(&a.id));
-        Ok(out)
+        let mut entries: Vec<Entry> = reply.claimed.iter().map(entry_from).collect();
+        entries.sort_by_key(|a| stream_id_key(&a.id));
+        Ok(Claimed {
+            entries,
+            cursor: reply.next_stream_id,
+            lost,
+        })
+    }
+
+    /// How many entries consumers other than `consumer` hold pending, and the
+    /// names of consumers with nothing pending (safe to delete).
+    pub async fn pending_elsewhere(
+        &self,
+        conn: &mut Counted<MultiplexedConnection>,
+        partition: u32,
+        consumer: &str,
+    ) -> RedisResult<(u64, Vec<String>)> {
+        let info: Vec<HashMap<String, redis::Value>> = redis::cmd("XINFO")
+            .arg("CONSUMERS")
+            .arg(self.keys.stream(partition))
+            .arg(GROUP)
+            .query_async(conn)
+            .await?;
+        let mut elsewhere = 0;
+        let mut idle = Vec::new();
+        for c in info {
+            let name: Option<String> = c
+                .get("name")
+                .and_then(|v| redis::from_redis_value_ref(v).ok());
+            let pending: u64 = c
+                .get("pending")
+                .and_then(|v| redis::from_redis_value_ref(v).ok())
+                .unwrap_or(0);
+            let Some(name) = name else { continue };
+            if name == consumer {
+                continue;
+            }
+            if pending == 0 {
+                idle.push(name);
+            } else {
+                elsewhere += pending;
+            }
+        }
+        Ok((elsewhere, idle))
+    }
+
+    /// Deletes consumers that hold nothing pending (left by replicas that are gone).
+    pub async fn delete_consumers(
+        &self,
+        conn: &mut Counted<MultiplexedConnection>,
+        partition: u32,
+        names: &[String],
+    ) -> RedisResult<()> {
+        if names.is_empty() {
+            return Ok(());
+        }
+        let mut pipe = redis::pipe();
+        for n in names {
+            pipe.cmd("XGROUP")
+                .arg("DELCONSUMER")
+                .arg(self.keys.stream(partition))
+                .arg(GROUP)
+                .arg(n)
+                .ignore();
+        }
+        pipe.query_async::<()>(conn).await
+    }
+
+    /// Re-reads this consumer's own pending entries after `after` (use "0"
+    /// to start): entries Redis delivered but whose reply was lost.
+    pub async fn read_own_pending(
+        &self,
+        conn: &mut Counted<MultiplexedConnection>,
+        partition: u32,
+        consumer: &str,
+        after: &str,
+        count: usize,
+    ) -> RedisResult<Vec<Entry>> {
+        self.read_group(conn, partition, consumer, count, None, after)
+            .await
     }
 
     /// Reads new entries for this consumer, blocking up to `block`.
@@ -523,17 +641,32 @@ impl Store {
         count: usize,
         block: Duration,
     ) -> RedisResult<Vec<Entry>> {
-        let reply: Option<StreamReadReply> = redis::cmd("XREADGROUP")
-            .arg("GROUP")
+        self.read_group(conn, partition, consumer, count, Some(block), ">")
+            .await
+    }
+
+    async fn read_group(
+        &self,
+        conn: &mut Counted<MultiplexedConnection>,
+        partition: u32,
+        consumer: &str,
+        count: usize,
+        block: Option<Duration>,
+        from: &str,
+    ) -> RedisResult<Vec<Entry>> {
+        let mut cmd = redis::cmd("XREADGROUP");
+        cmd.arg("GROUP")
             .arg(GROUP)
             .arg(consumer)
             .arg("COUNT")
-            .arg(count)
-            .arg("BLOCK")
-            .arg(block.as_millis() as u64)
+            .arg(count);
+        if let Some(b) = block {
+            cmd.arg("BLOCK").arg(b.as_millis() as u64);
+        }
+        let reply: Option<StreamReadReply> = cmd
             .arg("STREAMS")
             .arg(self.keys.stream(partition))
-            .arg(">")
+            .arg(from)
             .query_async(conn)
             .await?;
         Ok(reply
@@ -591,19 +724,32 @@ impl Store {
         }
     }
 
-    /// Drops entries older than `min_id` (all handled and acknowledged), and
-    /// reports how many entries remain (the partition's lag).
+    /// Marks every entry still pending for `consumer` as long idle, so the
+    /// partition's next owner adopts them at once; returns how many.
+    pub async fn give_back(&self, partition: u32, consumer: &str) -> RedisResult<u64> {
+        self.scripts
+            .give_back
+            .arg(self.keys.base())
+            .arg(partition)
+            .arg(consumer)
+            .arg(GROUP)
+            .arg(GIVE_BACK_IDLE_MS)
+            .invoke_async(&mut self.conn())
+            .await
+    }
+
+    /// Drops entries older than `min_id` (all handled and acknowledged), but
+    /// never one still pending for anyone, and reports how many entries
+    /// remain (the partition's lag).
     pub async fn trim(&self, partition: u32, min_id: &str) -> RedisResult<u64> {
-        let stream = self.keys.stream(partition);
-        let (len,): (u64,) = redis::pipe()
-            .cmd("XTRIM")
-            .arg(&stream)
-            .arg("MINID")
+        let len: u64 = self
+            .scripts
+            .trim
+            .arg(self.keys.base())
+            .arg(partition)
             .arg(min_id)
-            .ignore()
-            .cmd("XLEN")
-            .arg(&stream)
-            .query_async(&mut self.conn())
+            .arg(GROUP)
+            .invoke_async(&mut self.conn())
             .await?;
         Ok(len.saturating_sub(1))
     }

@@ -38,6 +38,8 @@ pub(super) struct Scripts {
     pub settings_toggle: Script,
     pub reserve: Script,
     pub freeze: Script,
+    pub trim: Script,
+    pub give_back: Script,
     /// Kept as source too: a pipeline that hits NOSCRIPT loads it again.
     pub map_store_source: String,
     pub map_store_sha: String,
@@ -62,6 +64,8 @@ impl Scripts {
             settings_toggle: script(include_str!("../scripts/settings_toggle.lua")),
             reserve: script(include_str!("../scripts/reserve.lua")),
             freeze: script(include_str!("../scripts/freeze.lua")),
+            trim: script(include_str!("../scripts/trim.lua")),
+            give_back: script(include_str!("../scripts/give_back.lua")),
             map_store_source,
             map_store_sha,
         }
@@ -100,6 +104,8 @@ mod tests {
             ),
             ("reserve", include_str!("../scripts/reserve.lua")),
             ("freeze", include_str!("../scripts/freeze.lua")),
+            ("trim", include_str!("../scripts/trim.lua")),
+            ("give_back", include_str!("../scripts/give_back.lua")),
             ("map_store", super::MAP_STORE),
             ("lib", super::LIB),
         ] {
