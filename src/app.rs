@@ -21,6 +21,7 @@ use crate::bot::{self, commands, texts::Lang, Deps};
 use crate::chat::ChatService;
 use crate::config::{IngestMode, Settings};
 use crate::health::Health;
+use crate::instance::Instance;
 use crate::limiter::Limiter;
 use crate::metrics::Metrics;
 use crate::runtime::{Journal, Runtime};
@@ -38,8 +39,12 @@ pub enum StartupError {
     BadToken(String),
     #[error("Telegram Bot API at {url} is unreachable: {cause}")]
     TelegramUnreachable { url: String, cause: String },
-    #[error("cannot listen on HTTP_ADDR {addr}: {cause}")]
-    Bind { addr: SocketAddr, cause: String },
+    #[error("cannot listen on {var} {addr}: {cause}")]
+    Bind {
+        var: &'static str,
+        addr: SocketAddr,
+        cause: String,
+    },
     #[error("cannot build the HTTP client: {0}")]
     Client(String),
     #[error("cannot open HANDLED_JOURNAL {path}: {cause}")]
@@ -50,6 +55,9 @@ pub enum StartupError {
 pub struct Application {
     ctx: Arc<Runtime>,
     listener: TcpListener,
+    /// The webhook's own listener (`WEBHOOK_ADDR` in webhook mode).
+    webhook_listener: Option<TcpListener>,
+    instance: Instance,
 }
 
 impl Application {
@@ -68,17 +76,30 @@ impl Application {
             .ensure_groups(settings.partitions)
             .await
             .map_err(StoreError::from)?;
+        // Before anything acts as this replica: refuse a second live process
+        // with the same REPLICA_ID.
+        let instance =
+            Instance::register(&store, &settings.replica_id, settings.partition_lease).await?;
         let bot = make_bot(&settings).map_err(|e| StartupError::Client(e.to_string()))?;
         let me = get_me(&bot, &settings).await?;
         tracing::info!(bot = %me.username(), "bot identity confirmed");
         register_commands(&bot).await;
-        let listener =
-            TcpListener::bind(settings.http_addr)
-                .await
-                .map_err(|e| StartupError::Bind {
-                    addr: settings.http_addr,
-                    cause: e.to_string(),
-                })?;
+        let listener = bind("HTTP_ADDR", settings.http_addr).await?;
+        let webhook_listener = match (settings.ingest, settings.webhook_addr) {
+            (IngestMode::Webhook, Some(addr)) => Some(bind("WEBHOOK_ADDR", addr).await?),
+            (IngestMode::Webhook, None) => {
+                tracing::warn!(
+                    http_addr = %settings.http_addr,
+                    "INGEST=webhook without WEBHOOK_ADDR: the public webhook shares HTTP_ADDR with /metrics, /healthz and /readyz; set WEBHOOK_ADDR and expose only that"
+                );
+                None
+            }
+            (IngestMode::Polling, Some(_)) => {
+                tracing::warn!("WEBHOOK_ADDR is set but INGEST=polling; not listening on it");
+                None
+            }
+            (IngestMode::Polling, None) => None,
+        };
         let journal = match &settings.handled_journal {
             None => None,
             Some(path) => Some(Journal::open(path).map_err(|e| StartupError::Journal {
@@ -113,7 +134,12 @@ impl Application {
             handlers: bot::schema(),
             journal,
         });
-        Ok(Application { ctx, listener })
+        Ok(Application {
+            ctx,
+            listener,
+            webhook_listener,
+            instance,
+        })
     }
 
     /// The HTTP address actually bound (useful with port 0).
@@ -144,6 +170,25 @@ impl Application {
                 }
             })
         };
+        let webhook_task = self.webhook_listener.map(|listener| {
+            let addr = listener
+                .local_addr()
+                .map(|a| a.to_string())
+                .unwrap_or_default();
+            tracing::info!(addr = %addr, "webhook listening");
+            let stop = http_stop.clone();
+            let router = http::webhook_router(ctx.clone());
+            tokio::spawn(async move {
+                let served = axum::serve(listener, router)
+                    .with_graceful_shutdown(stop.cancelled_owned())
+                    .await;
+                if let Err(e) = served {
+                    tracing::error!(error = %e, "webhook server failed");
+                }
+            })
+        });
+        let instance_stop = CancellationToken::new();
+        let instance = tokio::spawn(self.instance.keep(instance_stop.clone()));
         let monitor = tokio::spawn(monitor_redis(ctx.clone(), http_stop.clone()));
         let listener = tokio::spawn(wakeups::listen(
             ctx.store.clone(),
@@ -180,12 +225,28 @@ impl Application {
                 "grace period over; unfinished updates stay pending for another replica"
             );
         }
+        // Every lease of this replica is released: give its id up too.
+        instance_stop.cancel();
+        let _ = tokio::time::timeout(Duration::from_secs(1), instance).await;
         http_stop.cancel();
         let _ = tokio::time::timeout(Duration::from_secs(1), http_task).await;
+        if let Some(task) = webhook_task {
+            let _ = tokio::time::timeout(Duration::from_secs(1), task).await;
+        }
         monitor.abort();
         listener.abort();
         tracing::info!(took = ?started.elapsed(), "stopped");
     }
+}
+
+async fn bind(var: &'static str, addr: SocketAddr) -> Result<TcpListener, StartupError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| StartupError::Bind {
+            var,
+            addr,
+            cause: e.to_string(),
+        })
 }
 
 /// Pings Redis every second; readiness and `redis_up` follow the answer.

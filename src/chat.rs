@@ -155,10 +155,10 @@ impl ChatService {
         self.store.user_settings(user).await
     }
 
-    /// Flips one setting; returns its new value.
-    pub async fn toggle(&self, user: i64, setting: Setting) -> StoreResult<bool> {
+    /// Sets one boolean setting (idempotent).
+    pub async fn set_setting(&self, user: i64, setting: Setting, value: bool) -> StoreResult<()> {
         self.store
-            .toggle_setting(user, setting, USER_TTL_SECS)
+            .set_setting(user, setting, value, USER_TTL_SECS)
             .await
     }
 }

@@ -151,6 +151,11 @@ async fn set_webhook(settings: &Settings) -> ExitCode {
         .set_webhook(url.clone())
         .secret_token(secret.expose_secret().to_string())
         .allowed_updates(allowed)
+        // One delivery at a time: with more, Telegram sends a chat's next
+        // update before the previous one is answered, and two replicas can
+        // store them in either order. One connection keeps each chat's
+        // updates in order (each is stored before it is answered).
+        .max_connections(1)
         .await
     {
         Ok(_) => {

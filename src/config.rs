@@ -46,6 +46,10 @@ pub struct Settings {
     pub redis_url: SecretString,
     pub telegram_api_url: Url,
     pub http_addr: SocketAddr,
+    /// Where the webhook endpoint listens (INGEST=webhook); None: on `http_addr`.
+    pub webhook_addr: Option<SocketAddr>,
+    /// Time limit of one HTTP request, its body included.
+    pub http_timeout: Duration,
     pub key_prefix: String,
     pub replica_id: String,
     pub log_format: LogFormat,
@@ -98,7 +102,17 @@ pub const VARIABLES: &[(&str, Option<&str>, &str)] = &[
     (
         "HTTP_ADDR",
         Some("0.0.0.0:8080"),
-        "Address for /healthz, /readyz, /metrics and the webhook (port 0 = any free port)",
+        "Address for /healthz, /readyz, /metrics, and the webhook unless WEBHOOK_ADDR is set (port 0 = any free port)",
+    ),
+    (
+        "WEBHOOK_ADDR",
+        None,
+        "Separate public address for the webhook endpoint (INGEST=webhook), so /metrics stays private; unset: the webhook is on HTTP_ADDR",
+    ),
+    (
+        "HTTP_TIMEOUT_SECS",
+        Some("10"),
+        "Time limit of one HTTP request to the replica, reading its body included",
     ),
     (
         "KEY_PREFIX",
@@ -144,7 +158,7 @@ pub const VARIABLES: &[(&str, Option<&str>, &str)] = &[
     (
         "WEBHOOK_PATH",
         Some("/telegram/webhook"),
-        "Path of the webhook endpoint on HTTP_ADDR",
+        "Path of the webhook endpoint (on WEBHOOK_ADDR, or HTTP_ADDR)",
     ),
     (
         "WEBHOOK_URL",
@@ -420,6 +434,19 @@ impl Raw {
                 "HTTP_ADDR must be host:port such as 0.0.0.0:8080, got {addr:?}"
             ))
         })?;
+        let webhook_addr = match self.get("WEBHOOK_ADDR") {
+            None => None,
+            Some(a) => Some(a.parse::<SocketAddr>().map_err(|_| {
+                ConfigError(format!(
+                    "WEBHOOK_ADDR must be host:port such as 0.0.0.0:8443, got {a:?}"
+                ))
+            })?),
+        };
+        if webhook_addr.is_some_and(|w| w == http_addr && w.port() != 0) {
+            return Err(ConfigError(format!(
+                "WEBHOOK_ADDR must differ from HTTP_ADDR ({http_addr}); leave it unset to share HTTP_ADDR"
+            )));
+        }
         let key_prefix = self.string("KEY_PREFIX")?;
         if key_prefix.contains(|c: char| c.is_whitespace() || c == '{' || c == '}') {
             return Err(ConfigError(format!(
@@ -512,6 +539,8 @@ impl Raw {
             redis_url: SecretString::from(redis_url),
             telegram_api_url,
             http_addr,
+            webhook_addr,
+            http_timeout: Duration::from_secs(self.number("HTTP_TIMEOUT_SECS", 1, 300)?),
             key_prefix,
             replica_id,
             log_format,
@@ -630,6 +659,29 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("SEARCH_TIMEOUT"), "{err}");
+        Ok(())
+    }
+
+    #[test]
+    fn webhook_addr_is_validated_and_optional() -> TestResult {
+        let d = Settings::load_from(None, &env(&[("BOT_TOKEN", "1:a")]))?;
+        assert_eq!(d.webhook_addr, None);
+        assert_eq!(d.http_timeout, Duration::from_secs(10));
+        let s = Settings::load_from(
+            None,
+            &env(&[("BOT_TOKEN", "1:a"), ("WEBHOOK_ADDR", "0.0.0.0:8443")]),
+        )?;
+        assert_eq!(s.webhook_addr.map(|a| a.port()), Some(8443));
+        for (name, value) in [
+            ("WEBHOOK_ADDR", "nowhere"),
+            ("WEBHOOK_ADDR", "0.0.0.0:8080"),
+            ("HTTP_TIMEOUT_SECS", "0"),
+        ] {
+            let err = Settings::load_from(None, &env(&[("BOT_TOKEN", "1:a"), (name, value)]))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(name), "{err}");
+        }
         Ok(())
     }
 

@@ -17,6 +17,8 @@ pub const GROUP: &str = "workers";
 const POLLER_LEASE: &str = "poller:lease";
 const POLLER_EPOCH: &str = "poller:epoch";
 const POLLER_OFFSET: &str = "poller:offset";
+const POLLER_OFFSET_AT: &str = "poller:offset_at";
+const INSTANCE: &str = "instance:";
 const SEEN: &str = "seen:";
 const STREAM: &str = "in:";
 const OWNER: &str = "owner:";
@@ -79,6 +81,20 @@ impl Keys {
     /// Integer: the next getUpdates offset, written with each batch.
     pub fn poller_offset(&self) -> String {
         self.key(POLLER_OFFSET)
+    }
+
+    /// Integer (ms, Redis clock): when the stored offset was written, i.e.
+    /// when the last batch came. Telegram restarts update ids after a week
+    /// without updates, so an offset that old is not used.
+    pub fn poller_offset_at(&self) -> String {
+        self.key(POLLER_OFFSET_AT)
+    }
+
+    /// String: the random nonce of the live process running as replica `id`
+    /// (PX, renewed while it runs), so a second process with the same
+    /// `REPLICA_ID` is noticed and refused.
+    pub fn instance(&self, id: &str) -> String {
+        format!("{}{INSTANCE}{id}", self.base)
     }
 
     /// Dedupe hash `seen:{update_id / 128}` (field `update_id % 128`,
@@ -199,6 +215,7 @@ pub fn lua_prelude() -> String {
         ("poller_lease", POLLER_LEASE),
         ("poller_epoch", POLLER_EPOCH),
         ("poller_offset", POLLER_OFFSET),
+        ("poller_offset_at", POLLER_OFFSET_AT),
         ("replicas", REPLICAS),
         ("queue", QUEUE),
         ("search_timers", SEARCH_TIMERS),
@@ -211,6 +228,7 @@ pub fn lua_prelude() -> String {
         ("seen", SEEN),
         ("stream", STREAM),
         ("owner", OWNER),
+        ("instance", INSTANCE),
         ("user", USER),
         // `album(member)` with member "chat:group", as in the album timers.
         ("album", ALBUM),
@@ -247,6 +265,8 @@ mod tests {
             k.poller_lease(),
             k.poller_epoch(),
             k.poller_offset(),
+            k.poller_offset_at(),
+            k.instance("r1"),
             k.seen(1),
             k.stream(3),
             k.owner(3),

@@ -22,6 +22,7 @@
 //!      counted, classified, retried.
 //!    - [`lease`]: the fenced poller lease; [`wakeups`]: pub/sub wake-ups
 //!      between replicas so hand-overs are immediate.
+//!    - [`instance`]: one live process per `REPLICA_ID` (a second is refused).
 //! 3. [`bot`]: the teloxide handler tree; thin handlers over [`bot::Deps`],
 //!    texts and keyboards from the locale files.
 //! 4. The replica runtime, sharing [`runtime::Runtime`]:
@@ -31,7 +32,8 @@
 //!    - [`worker`]: consumes owned partitions; per-chat order, cross-chat
 //!      concurrency, acknowledge after handling.
 //!    - [`timers`]: fires search/idle timeouts and album flushes, once, from any replica.
-//!    - [`http`]: `/healthz`, `/readyz`, `/metrics` and the webhook endpoint.
+//!    - [`http`]: `/healthz`, `/readyz`, `/metrics`, and the webhook endpoint
+//!      (on its own listener with `WEBHOOK_ADDR`); time and size limits.
 //! 5. [`app`] builds the system from `Settings` and runs it until shutdown;
 //!    [`cli`] is the command line (`run`, `healthcheck`, `set-webhook`, ...).
 //!    Nothing imports them but `main`.
@@ -50,6 +52,7 @@ pub mod metrics;
 pub mod telemetry;
 
 pub mod chat;
+pub mod instance;
 pub mod lease;
 pub mod limiter;
 pub mod store;

@@ -6,6 +6,7 @@ use teloxide::types::BotCommand;
 use teloxide::utils::command::BotCommands;
 
 use super::texts::{text, text_with, Lang};
+use crate::domain::Setting;
 
 /// Slash commands. Menu and `/help` texts come from the locale files.
 #[derive(BotCommands, Clone, Debug, PartialEq, Eq)]
@@ -91,19 +92,33 @@ impl Button {
 }
 
 /// An inline-button press (`callback_data`).
+///
+/// A settings button carries the value it sets (`set:protect:1`), never
+/// "flip": a press handled twice (a double tap, or an update delivered again
+/// after a crash before its acknowledgement) leaves the value on the button.
+/// Buttons drawn before values were in the data (`set:protect`) parse as
+/// [`Callback::ShowSettings`]: they re-render the current values and change
+/// nothing, so an old message can never flip a setting either.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Callback {
     Language(Lang),
-    ToggleSameLanguage,
-    ToggleProtect,
+    Set(Setting, bool),
+    ShowSettings,
+}
+
+fn setting_name(s: Setting) -> &'static str {
+    match s {
+        Setting::SameLanguage => "same_language",
+        Setting::Protect => "protect",
+    }
 }
 
 impl Callback {
     pub fn data(self) -> String {
         match self {
             Callback::Language(l) => format!("lang:{}", l.code()),
-            Callback::ToggleSameLanguage => "set:same_language".into(),
-            Callback::ToggleProtect => "set:protect".into(),
+            Callback::Set(s, v) => format!("set:{}:{}", setting_name(s), u8::from(v)),
+            Callback::ShowSettings => "set:show".into(),
         }
     }
 
@@ -113,8 +128,22 @@ impl Callback {
                 .iter()
                 .find(|l| l.code() == code)
                 .map(|&l| Callback::Language(l)),
-            ("set", "same_language") => Some(Callback::ToggleSameLanguage),
-            ("set", "protect") => Some(Callback::ToggleProtect),
+            ("set", rest) => {
+                let (name, value) = match rest.split_once(':') {
+                    Some((name, value)) => (name, Some(value)),
+                    None => (rest, None),
+                };
+                let setting = [Setting::SameLanguage, Setting::Protect]
+                    .into_iter()
+                    .find(|s| setting_name(*s) == name);
+                match (setting, value) {
+                    (Some(s), Some("1")) => Some(Callback::Set(s, true)),
+                    (Some(s), Some("0")) => Some(Callback::Set(s, false)),
+                    (Some(_), None) => Some(Callback::ShowSettings),
+                    (None, None) if name == "show" => Some(Callback::ShowSettings),
+                    _ => None,
+                }
+            }
             _ => None,
         }
     }
@@ -150,11 +179,26 @@ mod tests {
         for c in [
             Callback::Language(Lang::Ru),
             Callback::Language(Lang::En),
-            Callback::ToggleProtect,
-            Callback::ToggleSameLanguage,
+            Callback::Set(Setting::Protect, true),
+            Callback::Set(Setting::Protect, false),
+            Callback::Set(Setting::SameLanguage, true),
+            Callback::Set(Setting::SameLanguage, false),
+            Callback::ShowSettings,
         ] {
             assert_eq!(Callback::parse(&c.data()), Some(c));
         }
+        assert_eq!(
+            Callback::parse("set:protect:1"),
+            Some(Callback::Set(Setting::Protect, true))
+        );
+        // Data of buttons sent before the value was in it: show, never flip.
+        assert_eq!(Callback::parse("set:protect"), Some(Callback::ShowSettings));
+        assert_eq!(
+            Callback::parse("set:same_language"),
+            Some(Callback::ShowSettings)
+        );
+        assert_eq!(Callback::parse("set:protect:2"), None);
+        assert_eq!(Callback::parse("set:junk:1"), None);
         assert_eq!(Callback::parse("lang:xx"), None);
         assert_eq!(Callback::parse("junk"), None);
     }

@@ -11,7 +11,7 @@ use super::deps::{Deps, HandlerResult};
 use super::keyboards::{language_picker, settings_buttons, Keyboard};
 use super::reply::{deliver, partner_gone, say, send, Delivery, Reply, Sent};
 use super::texts::{text, user_lang, welcome, Lang};
-use crate::domain::{LeaveOutcome, Route, SearchOutcome, Setting, Traffic};
+use crate::domain::{LeaveOutcome, Route, SearchOutcome, Traffic};
 use crate::telegram::{SendError, Slot};
 
 pub async fn command(deps: Arc<Deps>, msg: Message, cmd: Command) -> HandlerResult {
@@ -305,7 +305,7 @@ pub async fn callback(deps: Arc<Deps>, q: CallbackQuery) -> HandlerResult {
     let user = q.from.id.0 as i64;
     let tg = user_lang(Some(&q.from));
     let answer = |text: Option<String>| deps.out.answer_callback(user, q.id.0.clone(), text);
-    let setting = match q.data.as_deref().and_then(Callback::parse) {
+    let saved = match q.data.as_deref().and_then(Callback::parse) {
         None => return Ok(answer(None).await?),
         Some(Callback::Language(lang)) => {
             deps.chat.set_language(user, lang).await?;
@@ -314,13 +314,16 @@ pub async fn callback(deps: Arc<Deps>, q: CallbackQuery) -> HandlerResult {
             let reply = Reply::key("language_set", lang).keyboard(Keyboard::of(state));
             return say(&deps, user, reply).await;
         }
-        Some(Callback::ToggleSameLanguage) => Setting::SameLanguage,
-        Some(Callback::ToggleProtect) => Setting::Protect,
+        Some(Callback::Set(setting, value)) => {
+            deps.chat.set_setting(user, setting, value).await?;
+            true
+        }
+        // An old button (no value in its data): show the current values.
+        Some(Callback::ShowSettings) => false,
     };
-    deps.chat.toggle(user, setting).await?;
     let lang = deps.chat.user_view(user, tg).await?.lang;
     let settings = deps.chat.settings(user).await?;
-    answer(Some(text("setting_saved", lang))).await?;
+    answer(saved.then(|| text("setting_saved", lang))).await?;
     let Some(m) = q.regular_message() else {
         return Ok(());
     };

@@ -8,7 +8,7 @@ use teloxide::types::{
 
 use super::commands::{Button, Callback};
 use super::texts::{text, Lang};
-use crate::domain::{UserSettings, UserState};
+use crate::domain::{Setting, UserSettings, UserState};
 
 /// Which reply keyboard a user sees.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,7 +48,9 @@ pub fn language_picker() -> InlineKeyboardMarkup {
         .collect::<Vec<_>>()])
 }
 
-/// The settings buttons, showing the current values.
+/// The settings buttons, showing the current values. Each button carries
+/// the value a press sets (the opposite of the current one), so a press
+/// handled twice sets the same value twice.
 pub fn settings_buttons(lang: Lang, s: UserSettings) -> InlineKeyboardMarkup {
     let sl = if s.same_language {
         "setting_same_language_on"
@@ -63,11 +65,11 @@ pub fn settings_buttons(lang: Lang, s: UserSettings) -> InlineKeyboardMarkup {
     InlineKeyboardMarkup::new(vec![
         vec![InlineKeyboardButton::callback(
             text(sl, lang),
-            Callback::ToggleSameLanguage.data(),
+            Callback::Set(Setting::SameLanguage, !s.same_language).data(),
         )],
         vec![InlineKeyboardButton::callback(
             text(pr, lang),
-            Callback::ToggleProtect.data(),
+            Callback::Set(Setting::Protect, !s.protect).data(),
         )],
     ])
 }

@@ -6,6 +6,16 @@
 //! to Telegram. So a crash at any point loses nothing: an unconfirmed batch is
 //! delivered again and the dedupe markers drop what was already written.
 //!
+//! Telegram restarts update ids at a random value, possibly lower, after a
+//! week without updates, and a call with an offset above an update's id
+//! confirms (drops) that update. So an offset is sent only to confirm a batch
+//! just written, in a short call (`timeout` 0, which also picks up whatever
+//! came meanwhile); once a call has come back empty everything is confirmed
+//! and the long polls carry no offset at all ("from the earliest unconfirmed
+//! update"), so no stale offset can swallow the first updates with new, lower
+//! ids. The stored offset follows the last batch even when lower, and a
+//! starting poller ignores a stored offset older than [`STALE_OFFSET`].
+//!
 //! `getUpdates` is called with plain reqwest rather than teloxide's typed
 //! request so that one malformed update cannot fail the whole batch, and so the
 //! HTTP timeout can exceed the long-poll timeout (teloxide's client gives up
@@ -21,7 +31,29 @@ use tokio_util::sync::CancellationToken;
 use crate::ingest::{item_for, ALLOWED_UPDATES};
 use crate::lease::{self, HeldLease};
 use crate::runtime::Runtime;
-use crate::store::IngestOutcome;
+use crate::store::{IngestOutcome, StoredOffset};
+
+/// A stored offset older than this is not used at start-up: Telegram may have
+/// restarted its update ids (it does after a week without updates).
+pub const STALE_OFFSET: Duration = Duration::from_secs(6 * 24 * 3600);
+
+/// The offset a starting poller confirms with first: the stored one, unless
+/// there is none or it is so old that the ids may have restarted below it.
+pub fn start_offset(stored: StoredOffset) -> Option<i64> {
+    match stored.age {
+        _ if stored.offset <= 0 => None,
+        Some(age) if age >= STALE_OFFSET => None,
+        _ => Some(stored.offset),
+    }
+}
+
+/// What writing a batch gave.
+enum Batch {
+    /// Written; confirm it with this offset.
+    Next(i64),
+    /// Nothing in it had an update id: nothing to write or confirm.
+    Nothing,
+}
 
 /// Why a `getUpdates` call gave nothing.
 #[derive(Debug)]
@@ -78,8 +110,8 @@ async fn poll_while_held(
     held: &HeldLease,
     shutdown: &CancellationToken,
 ) {
-    let mut offset = loop {
-        match ctx.store.poller_offset().await {
+    let stored = loop {
+        match ctx.store.stored_offset().await {
             Ok(o) => break o,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot read the stored offset");
@@ -89,9 +121,18 @@ async fn poll_while_held(
             }
         }
     };
+    // Some(offset): a batch to confirm (short call); None: all confirmed (long poll).
+    let mut confirm = start_offset(stored);
+    if confirm.is_none() && stored.offset > 0 {
+        tracing::warn!(
+            offset = stored.offset,
+            age = ?stored.age,
+            "stored getUpdates offset is too old to trust (Telegram restarts update ids after a week idle); polling without it"
+        );
+    }
     let mut backoff = Duration::from_millis(250);
     loop {
-        let call = get_updates(ctx, http, offset);
+        let call = get_updates(ctx, http, confirm);
         let result = tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = held.lost() => return,
@@ -101,10 +142,12 @@ async fn poll_while_held(
             Ok(updates) => {
                 backoff = Duration::from_millis(250);
                 if updates.is_empty() {
+                    confirm = None;
                     continue;
                 }
                 match write_batch(ctx, held, shutdown, &updates).await {
-                    Some(next) => offset = next.max(offset),
+                    Some(Batch::Next(next)) => confirm = Some(next),
+                    Some(Batch::Nothing) => {}
                     None => return,
                 }
             }
@@ -138,13 +181,13 @@ async fn poll_while_held(
 }
 
 /// Writes one batch (retrying Redis errors while the lease holds) and returns
-/// the next offset, or None when the lease is lost or shutdown started.
+/// the offset that confirms it, or None when the lease is lost or shutdown started.
 async fn write_batch(
     ctx: &Runtime,
     held: &HeldLease,
     shutdown: &CancellationToken,
     updates: &[Value],
-) -> Option<i64> {
+) -> Option<Batch> {
     let mut max_id = None;
     let mut items = Vec::with_capacity(updates.len());
     for u in updates {
@@ -161,7 +204,7 @@ async fn write_batch(
     }
     let Some(max_id) = max_id else {
         // Nothing with an id: nothing to write, nothing to confirm.
-        return Some(0);
+        return Some(Batch::Nothing);
     };
     let next = max_id + 1;
     loop {
@@ -174,7 +217,7 @@ async fn write_batch(
                 ctx.metrics.updates_ingested.inc_by(added);
                 ctx.metrics.duplicates_skipped.inc_by(duplicates);
                 tracing::debug!(added, duplicates, next_offset = next, "batch ingested");
-                return Some(next);
+                return Some(Batch::Next(next));
             }
             Ok(IngestOutcome::Fenced) => {
                 tracing::warn!("batch rejected: this replica is no longer the poller");
@@ -209,22 +252,26 @@ async fn pause(d: Duration, held: &HeldLease, shutdown: &CancellationToken) -> b
     }
 }
 
+/// One `getUpdates`: with `confirm`, a short call carrying that offset;
+/// without, a long poll from the earliest unconfirmed update.
 async fn get_updates(
     ctx: &Runtime,
     http: &reqwest::Client,
-    offset: i64,
+    confirm: Option<i64>,
 ) -> Result<Vec<Value>, PollError> {
     let url = format!(
         "{}bot{}/getUpdates",
         ensure_slash(ctx.settings.telegram_api_url.as_str()),
         ctx.settings.bot_token.expose_secret()
     );
-    let body = json!({
-        "offset": offset,
+    let mut body = json!({
         "limit": 100,
-        "timeout": ctx.settings.poll_timeout_secs,
+        "timeout": if confirm.is_some() { 0 } else { ctx.settings.poll_timeout_secs },
         "allowed_updates": ALLOWED_UPDATES,
     });
+    if let Some(offset) = confirm {
+        body["offset"] = json!(offset);
+    }
     let resp = http
         .post(url)
         .json(&body)
@@ -269,5 +316,22 @@ fn ensure_slash(base: &str) -> String {
         base.to_string()
     } else {
         format!("{base}/")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stale_or_missing_offset_is_not_used_at_start() {
+        let at = |offset, age: Option<u64>| StoredOffset {
+            offset,
+            age: age.map(Duration::from_secs),
+        };
+        assert_eq!(start_offset(at(0, None)), None);
+        assert_eq!(start_offset(at(42, None)), Some(42));
+        assert_eq!(start_offset(at(42, Some(60))), Some(42));
+        assert_eq!(start_offset(at(42, Some(STALE_OFFSET.as_secs()))), None);
     }
 }

@@ -1,6 +1,6 @@
 -- Write one batch of updates into the partition streams, atomically.
 -- ARGV[1] key base   ARGV[2] fence token ('' = webhook, no fence)
--- ARGV[3] next offset ('' = none)   ARGV[4] dedupe marker ttl s   ARGV[5] stream length limit
+-- ARGV[3] next offset ('' = none; stored as given, with the time)   ARGV[4] dedupe marker ttl s   ARGV[5] stream length limit
 -- then per update 4 values: update_id, partition, chat key, raw JSON
 -- Returns {added, duplicates}; -1 when the fence token is stale (a deposed
 -- poller writes nothing and must not confirm the batch to Telegram); -2 when
@@ -34,10 +34,12 @@ while i <= #ARGV do
   end
   i = i + 4
 end
+-- The offset follows the last batch even when it is lower than the stored
+-- one: Telegram restarts update ids at a random value after a week without
+-- updates. Only the fenced lease holder gets here, so no stale poller can
+-- move it back. Its time tells a starting poller whether it is still usable.
 if ARGV[3] ~= '' then
-  local cur = tonumber(redis.call('GET', K.poller_offset()) or '0')
-  if tonumber(ARGV[3]) > cur then
-    redis.call('SET', K.poller_offset(), ARGV[3])
-  end
+  redis.call('SET', K.poller_offset(), ARGV[3])
+  redis.call('SET', K.poller_offset_at(), string.format('%d', math.floor(now_ms())))
 end
 return {added, dups}

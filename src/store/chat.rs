@@ -356,18 +356,24 @@ impl Store {
         })
     }
 
-    /// Flips one setting; returns its new value.
-    pub async fn toggle_setting(&self, user: i64, s: Setting, ttl_secs: u64) -> StoreResult<bool> {
-        let v: i64 = self
-            .scripts
-            .settings_toggle
+    /// Sets one boolean setting (idempotent: a repeat sets the same value).
+    pub async fn set_setting(
+        &self,
+        user: i64,
+        s: Setting,
+        value: bool,
+        ttl_secs: u64,
+    ) -> StoreResult<()> {
+        self.scripts
+            .settings_set
             .arg(self.keys.base())
             .arg(user)
             .arg(setting_field(s))
+            .arg(u8::from(value))
             .arg(ttl_secs)
-            .invoke_async(&mut self.conn())
+            .invoke_async::<()>(&mut self.conn())
             .await?;
-        Ok(v == 1)
+        Ok(())
     }
 
     /// Reserves `n` sends to `chat`; returns how long to wait before sending.

@@ -105,6 +105,13 @@ pub struct IngestItem {
     pub raw: String,
 }
 
+/// The poller's stored offset (see [`Store::stored_offset`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoredOffset {
+    pub offset: i64,
+    pub age: Option<Duration>,
+}
+
 /// What the ingest script did with a batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IngestOutcome {
@@ -440,6 +447,39 @@ impl Store {
         Ok(n == 1)
     }
 
+    /// Registers (or renews) `nonce` as the live process running as
+    /// `replica`; false when another live process holds the id.
+    pub async fn claim_instance(
+        &self,
+        replica: &str,
+        nonce: &str,
+        ttl: Duration,
+    ) -> RedisResult<bool> {
+        let n: i64 = self
+            .scripts
+            .instance_claim
+            .arg(self.keys.base())
+            .arg(replica)
+            .arg(nonce)
+            .arg(ttl.as_millis().max(1) as u64)
+            .invoke_async(&mut self.conn())
+            .await?;
+        Ok(n == 1)
+    }
+
+    /// Gives the registration of `replica` up if it is still `nonce`'s.
+    pub async fn release_instance(&self, replica: &str, nonce: &str) -> RedisResult<()> {
+        self.scripts
+            .instance_claim
+            .arg(self.keys.base())
+            .arg(replica)
+            .arg(nonce)
+            .arg(0)
+            .invoke_async::<i64>(&mut self.conn())
+            .await
+            .map(|_| ())
+    }
+
     /// The stored next getUpdates offset (0 when none).
     pub async fn poller_offset(&self) -> RedisResult<i64> {
         let v: Option<i64> = redis::cmd("GET")
@@ -447,6 +487,24 @@ impl Store {
             .query_async(&mut self.conn())
             .await?;
         Ok(v.unwrap_or(0))
+    }
+
+    /// The stored next getUpdates offset (0 when none) and how long ago the
+    /// batch that wrote it came (None when unknown), by Redis's clock.
+    pub async fn stored_offset(&self) -> RedisResult<StoredOffset> {
+        let (offset, at, (secs, micros)): (Option<i64>, Option<i64>, (i64, i64)) = redis::pipe()
+            .cmd("GET")
+            .arg(self.keys.poller_offset())
+            .cmd("GET")
+            .arg(self.keys.poller_offset_at())
+            .cmd("TIME")
+            .query_async(&mut self.conn())
+            .await?;
+        let now_ms = secs * 1000 + micros / 1000;
+        Ok(StoredOffset {
+            offset: offset.unwrap_or(0),
+            age: at.map(|at| Duration::from_millis(now_ms.saturating_sub(at).max(0) as u64)),
+        })
     }
 
     // ---- ingest ---------------------------------------------------------------

@@ -1332,19 +1332,20 @@ async fn replies_follow_the_users_language_and_the_language_button() {
     );
 }
 
-/// Opens /settings and toggles the setting behind `data`.
-async fn toggle(u: &User, lang: Lang, data: &str) {
+/// Opens /settings and presses the button of the setting `setting` (e.g.
+/// `set:protect`), which carries the value it sets (`set:protect:1`).
+async fn toggle(u: &User, lang: Lang, setting: &str) {
     let menu = expect_after(u, "settings_title", lang, || {
         u.command("/settings");
     })
     .await;
     let buttons = inline_data(&menu);
     assert!(
-        buttons.contains(&"set:same_language".to_string())
-            && buttons.contains(&"set:protect".to_string()),
+        buttons.contains(&"set:same_language:1".to_string())
+            && buttons.contains(&"set:protect:1".to_string()),
         "{buttons:?}"
     );
-    press(u, menu.message_id, data).await;
+    press(u, menu.message_id, &format!("{setting}:1")).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

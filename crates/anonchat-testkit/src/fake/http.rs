@@ -257,7 +257,7 @@ async fn get_updates(shared: &Shared, raw: &Map<String, Value>) -> ApiResult {
             if st.webhook.is_some() {
                 return Err(webhook_conflict());
             }
-            let ready = st.ready_updates(limit);
+            let ready = st.ready_updates(limit, offset);
             if !ready.is_empty()
                 || timeout == 0
                 || tokio::time::Instant::now() >= deadline
@@ -451,6 +451,11 @@ async fn control_post(
                 serde_json::from_value(body.get("urls").cloned().unwrap_or_else(|| json!([])))
                     .map_err(|e| control_err(StatusCode::BAD_REQUEST, e))?;
             s.with(|st| st.webhook_targets = urls);
+            to_json(true)
+        }
+        "restart_update_ids" => {
+            let next = field_i64(&body, "next")?;
+            s.with(|st| st.restart_update_ids(next));
             to_json(true)
         }
         "reset" => {

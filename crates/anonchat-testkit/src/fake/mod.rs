@@ -515,6 +515,11 @@ impl FakeTelegram {
     pub fn set_webhook_targets(&self, urls: Vec<String>) {
         self.shared().with(|s| s.webhook_targets = urls);
     }
+    /// Telegram restarts update ids at a random value after a week without
+    /// updates: the next update gets id `next` (may be lower than any before).
+    pub fn restart_update_ids(&self, next: i64) {
+        self.shared().with(|s| s.restart_update_ids(next));
+    }
     /// Forget all chats, updates, calls and counters (update ids keep increasing).
     pub fn reset(&self) {
         self.shared().with(State::reset);

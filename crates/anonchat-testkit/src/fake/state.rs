@@ -276,9 +276,18 @@ impl State {
         }
     }
 
-    /// Up to `limit` deliverable updates, dropping queued ones whose type is no
-    /// longer allowed.
-    pub fn ready_updates(&mut self, limit: usize) -> Vec<Value> {
+    /// Telegram restarts update ids at a random (possibly lower) value after a
+    /// week without updates: the next update created gets id `next`.
+    pub fn restart_update_ids(&mut self, next: i64) {
+        self.next_update_id = next;
+    }
+
+    /// Up to `limit` deliverable updates with an id of at least `offset` (when
+    /// positive: like Telegram, a poll never returns what its offset
+    /// confirmed, even an update that arrives during the poll), dropping queued
+    /// ones whose type is no longer allowed.
+    pub fn ready_updates(&mut self, limit: usize, offset: Option<i64>) -> Vec<Value> {
+        let min_id = offset.filter(|o| *o > 0).unwrap_or(i64::MIN);
         let allowed: Vec<bool> = self
             .pending
             .iter()
@@ -294,6 +303,7 @@ impl State {
         }
         self.pending
             .iter()
+            .filter(|p| p.update_id >= min_id)
             .take(limit)
             .map(|p| p.json.clone())
             .collect()
