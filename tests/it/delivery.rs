@@ -168,7 +168,30 @@ async fn a_delayed_relay_never_lands_in_the_partners_next_chat() {
     barrier(&bob, EN).await;
 
     // Bob's /help answer just used his budget: this copy has to wait for it.
+    // Bob presses Next once it is routed (its slot reserved), during the wait.
+    let budget = cluster.keys().chat_budget(bob.id());
+    let conn = cluster.redis.conn().await;
+    let tat = |conn: redis::aio::MultiplexedConnection| {
+        let budget = budget.clone();
+        async move {
+            let mut conn = conn;
+            let v: Option<String> = redis::cmd("GET")
+                .arg(&budget)
+                .query_async(&mut conn)
+                .await
+                .ok()?;
+            v.and_then(|v| v.parse::<f64>().ok())
+        }
+    };
+    let before = tat(conn.clone()).await.unwrap_or(0.0);
     let waiting = alice.send_text("one");
+    let routed = eventually(WAIT, || {
+        let conn = conn.clone();
+        let tat = &tat;
+        async move { tat(conn).await.filter(|&t| t > before) }
+    })
+    .await;
+    assert!(routed.is_some(), "Alice's message was never routed");
     bob.command("/next");
     wait_says(&alice, "partner_left").await;
     wait_says(&carol, "found").await;
