@@ -7,27 +7,29 @@
 //! methods and render the typed outcome ([`crate::domain`]); nothing here
 //! talks to Telegram.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use crate::config::Settings;
 use crate::domain::{
-    Budgets, CopyPair, Due, Lang, LeaveOutcome, Route, SearchOutcome, Setting, Traffic,
-    UserSettings, UserView,
+    AlbumPart, Budgets, ChatId, CopyPair, Lang, LeaveOutcome, Route, SearchOutcome, Setting,
+    Traffic, UserSettings, UserView,
 };
-use crate::store::chat::SearchArgs;
+use crate::keys::partition_of;
+use crate::store::chat::{RouteArgs, SearchArgs, SweepArgs};
 use crate::store::{Store, StoreResult};
 
 /// Message-id maps live this long (replies and edits work for about 48 h).
 pub const MAP_TTL_SECS: u64 = 48 * 3600;
-/// User hashes expire this long after their last change.
+/// User hashes expire this long after their last search, message or change.
 pub const USER_TTL_SECS: u64 = 30 * 86_400;
 /// Queue entries looked at per search (stale entries are dropped on the way).
 const SCAN: u32 = 500;
 /// Timers fired per kind and sweep.
 const SWEEP_LIMIT: u32 = 200;
-/// A popped album is re-armed this far ahead until it is confirmed relayed,
-/// so a replica dying mid-relay does not lose it.
-const ALBUM_RETRY_MS: u64 = 30_000;
+/// Longest-waiting queued users retried for a match per sweep (at most one
+/// sweep a second does it), and the queue entries looked at for each.
+const RETRY_QUEUED: u32 = 5;
+const RETRY_SCAN: u32 = 100;
 
 /// The chat service; cheap to share.
 pub struct ChatService {
@@ -37,13 +39,7 @@ pub struct ChatService {
     idle_timeout_ms: u64,
     cooldown_secs: u64,
     album_window_ms: u64,
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+    partitions: u32,
 }
 
 impl ChatService {
@@ -55,6 +51,7 @@ impl ChatService {
             idle_timeout_ms: settings.chat_idle_timeout.as_millis() as u64,
             cooldown_secs: settings.rejoin_cooldown.as_secs(),
             album_window_ms: settings.album_window.as_millis() as u64,
+            partitions: settings.partitions,
         }
     }
 
@@ -69,11 +66,11 @@ impl ChatService {
     /// Search: pair with the longest-waiting compatible user, or queue.
     pub async fn search(&self, user: i64, tg: Lang) -> StoreResult<SearchOutcome> {
         let args = SearchArgs {
-            now_ms: now_ms(),
             search_timeout_ms: self.search_timeout_ms,
             idle_timeout_ms: self.idle_timeout_ms,
             scan: SCAN,
             user_ttl_secs: USER_TTL_SECS,
+            partition: partition_of(user, self.partitions),
         };
         self.store.search(user, tg, &args).await
     }
@@ -98,16 +95,24 @@ impl ChatService {
         tg: Option<Lang>,
         traffic: Traffic,
     ) -> StoreResult<Route> {
+        let args = RouteArgs {
+            idle_timeout_ms: self.idle_timeout_ms,
+            user_ttl_secs: USER_TTL_SECS,
+            budgets: &self.budgets,
+        };
+        let partition = partition_of(user, self.partitions);
         self.store
-            .route(
-                user,
-                lookup,
-                tg,
-                traffic,
-                self.idle_timeout_ms,
-                &self.budgets,
-            )
+            .route(user, partition, lookup, tg, traffic, &args)
             .await
+    }
+
+    /// Whether the user is still in chat `chat` (a chat from before chat
+    /// ids existed, 0, is not checked).
+    pub async fn in_chat(&self, user: i64, chat: ChatId) -> StoreResult<bool> {
+        if chat == 0 {
+            return Ok(true);
+        }
+        self.store.in_chat(user, chat).await
     }
 
     /// Remembers each copy both ways (for replies, edits and reactions).
@@ -115,7 +120,8 @@ impl ChatService {
         self.store.remember(pairs, MAP_TTL_SECS).await
     }
 
-    /// Adds an album part; `Some(lang)` when the user is not chatting.
+    /// Adds an album part, recording the chat it was sent in; `Some(lang)`
+    /// when the user is not chatting.
     pub async fn album_add(
         &self,
         user: i64,
@@ -124,20 +130,30 @@ impl ChatService {
         tg: Lang,
     ) -> StoreResult<Option<Lang>> {
         self.store
-            .album_add(user, group, message_id, tg, now_ms(), self.album_window_ms)
+            .album_add(user, group, message_id, tg, self.album_window_ms)
             .await
     }
 
-    /// Forgets an album once relayed (or given up).
-    pub async fn album_done(&self, user: i64, group: &str) -> StoreResult<()> {
-        self.store.album_done(user, group).await
+    /// Takes the user's gathered album parts out, in arrival order; each
+    /// part is returned by exactly one call.
+    pub async fn album_take(&self, user: i64) -> StoreResult<Vec<AlbumPart>> {
+        self.store.album_take(user).await
     }
 
-    /// Pops every due timer (each fires on exactly one replica).
-    pub async fn pop_due(&self) -> StoreResult<Vec<Due>> {
-        self.store
-            .pop_due(now_ms(), SWEEP_LIMIT, self.cooldown_secs, ALBUM_RETRY_MS)
-            .await
+    /// Fires every due timer (each on exactly one replica): the state change
+    /// and an event for each user to tell, into their partition stream.
+    /// Also pairs compatible users left waiting in the queue. Returns the
+    /// number of events queued.
+    pub async fn sweep(&self) -> StoreResult<u64> {
+        let args = SweepArgs {
+            limit: SWEEP_LIMIT,
+            cooldown_secs: self.cooldown_secs,
+            idle_timeout_ms: self.idle_timeout_ms,
+            user_ttl_secs: USER_TTL_SECS,
+            retry_queued: RETRY_QUEUED,
+            scan: RETRY_SCAN,
+        };
+        self.store.sweep_timers(&args).await
     }
 
     /// Sets the language chosen with /language.

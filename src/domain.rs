@@ -127,6 +127,9 @@ pub enum LeaveOutcome {
 /// Where a user's message goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
+    /// The sender has album parts waiting: deliver them first (they were
+    /// sent before this), then route again. Nothing was changed.
+    AlbumPending,
     /// The sender is over the inbound budget: drop it; `notify` once per window.
     Throttled { notify: bool, lang: Lang },
     /// Not chatting; a hint may be sent after `wait` (its slot is reserved).
@@ -139,6 +142,8 @@ pub enum Route {
         mapped: Option<i32>,
         /// Wait this long before sending: the send slots are reserved.
         wait: Duration,
+        /// The chat it is sent in (checked again after a wait).
+        chat: ChatId,
     },
 }
 
@@ -169,25 +174,31 @@ impl Traffic {
     }
 }
 
-/// A fired timer.
+/// The id of one chat (one pairing of two users), from a counter at match
+/// time; 0 for a chat from before chat ids existed (then nothing is checked).
+pub type ChatId = u64;
+
+/// Something a fired timer asks a user's worker to do, handled in order with
+/// that user's own updates (it travels in their partition stream).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Due {
-    SearchTimedOut {
-        user: i64,
-        lang: Lang,
-    },
-    ChatIdle {
-        a: i64,
-        a_lang: Lang,
-        b: i64,
-        b_lang: Lang,
-    },
-    Album {
-        user: i64,
-        group: String,
-        /// Message ids, ascending and without repeats.
-        ids: Vec<i32>,
-    },
+pub enum Event {
+    /// Their search found nobody in time (they are idle now).
+    SearchTimedOut { lang: Lang },
+    /// Their chat ended without messages (both sides get one).
+    ChatIdle { lang: Lang },
+    /// The queue sweep paired them in chat `chat` (both sides get one).
+    Found { lang: Lang, chat: ChatId },
+    /// Their album window closed: deliver what was gathered, if anything.
+    AlbumDue,
+}
+
+/// One gathered album part: message `message` of media group `group`, sent
+/// while the sender was in chat `chat`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlbumPart {
+    pub chat: ChatId,
+    pub message: i32,
+    pub group: String,
 }
 
 /// One message and its relayed copy: `(from_chat, from_message)` was copied

@@ -27,8 +27,11 @@ const USER: &str = "u:";
 const QUEUE: &str = "queue";
 const SEARCH_TIMERS: &str = "t:search";
 const IDLE_TIMERS: &str = "t:idle";
-const ALBUM_TIMERS: &str = "t:album";
-const ALBUM: &str = "album:";
+const ALBUM_TIMERS: &str = "t:albums";
+const ALBUM: &str = "albums:";
+const CHAT_SEQ: &str = "chat:seq";
+const EVENT_SEQ: &str = "event:seq";
+const MATCH_SWEEP: &str = "t:match";
 const BLOCKS: &str = "blk:";
 const LEFT: &str = "left:";
 const MESSAGE_MAP: &str = "mm:";
@@ -44,6 +47,20 @@ const RECENT_429: &str = "rl:429";
 pub fn pair_id(a: i64, b: i64) -> String {
     let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
     format!("{lo}:{hi}")
+}
+
+/// Partition of a chat: a 64-bit mix of the id, modulo the partition count,
+/// so that neighbouring ids spread evenly. It names the stream `in:{p}` a
+/// chat's updates and events go to (Lua can't compute it: the scripts get it
+/// from Rust and keep it in the user's hash as `pt`).
+pub fn partition_of(chat: i64, partitions: u32) -> u32 {
+    let mut x = chat as u64;
+    x ^= x >> 30;
+    x = x.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x ^= x >> 27;
+    x = x.wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^= x >> 31;
+    (x % u64::from(partitions.max(1))) as u32
 }
 
 /// Key builder for one deployment (one prefix).
@@ -118,9 +135,10 @@ impl Keys {
         self.key(REPLICAS)
     }
 
-    /// Hash per user: `st` (idle|search|chat), `p` partner id, `lang` language
-    /// replies use, `lo` language chosen with /language, `sl` same-language
-    /// matching (1), `pr` protect my messages (1). EXPIRE 30 days after the last change.
+    /// Hash per user: `st` (idle|search|chat), `p` partner id, `c` chat id,
+    /// `pt` partition, `lang` language replies use, `lo` language chosen with
+    /// /language, `sl` same-language matching (1), `pr` protect my messages
+    /// (1). EXPIRE 30 days after the last search, message or setting change.
     pub fn user(&self, id: i64) -> String {
         format!("{}{USER}{id}", self.base)
     }
@@ -140,14 +158,29 @@ impl Keys {
         self.key(IDLE_TIMERS)
     }
 
-    /// Sorted set "chat:group" -> flush time (ms): albums being gathered.
+    /// Sorted set user id -> flush time (ms): users gathering album parts.
     pub fn album_timers(&self) -> String {
         self.key(ALBUM_TIMERS)
     }
 
-    /// List of message ids of one album being gathered (PX 60 s).
-    pub fn album(&self, chat: i64, group: &str) -> String {
-        format!("{}{ALBUM}{chat}:{group}", self.base)
+    /// List of one user's gathered album parts, "chat id:message id:group".
+    pub fn album(&self, user: i64) -> String {
+        format!("{}{ALBUM}{user}", self.base)
+    }
+
+    /// Integer, INCR per pair formed: the chat ids.
+    pub fn chat_seq(&self) -> String {
+        self.key(CHAT_SEQ)
+    }
+
+    /// Integer, INCR per internal event: their (negated) ids in the streams.
+    pub fn event_seq(&self) -> String {
+        self.key(EVENT_SEQ)
+    }
+
+    /// Marker (PX 1 s): the queue was retried for matches this second.
+    pub fn match_sweep(&self) -> String {
+        self.key(MATCH_SWEEP)
     }
 
     /// Set of user ids that `id` blocked; checked by matching in both
@@ -221,6 +254,9 @@ pub fn lua_prelude() -> String {
         ("search_timers", SEARCH_TIMERS),
         ("idle_timers", IDLE_TIMERS),
         ("album_timers", ALBUM_TIMERS),
+        ("chat_seq", CHAT_SEQ),
+        ("event_seq", EVENT_SEQ),
+        ("match_sweep", MATCH_SWEEP),
         ("global_budget", GLOBAL_BUDGET),
         ("recent_429", RECENT_429),
     ];
@@ -230,7 +266,7 @@ pub fn lua_prelude() -> String {
         ("owner", OWNER),
         ("instance", INSTANCE),
         ("user", USER),
-        // `album(member)` with member "chat:group", as in the album timers.
+        // `album(user)`.
         ("album", ALBUM),
         ("blocks", BLOCKS),
         // `left(pair)` with a pair id from `pair_id`.

@@ -31,7 +31,8 @@
 //!    - [`partitions`]: which replica owns which stream partition, and rebalancing.
 //!    - [`worker`]: consumes owned partitions; per-chat order, cross-chat
 //!      concurrency, acknowledge after handling.
-//!    - [`timers`]: fires search/idle timeouts and album flushes, once, from any replica.
+//!    - [`timers`]: fires search/idle timeouts and album windows, once, from any
+//!      replica, as events into the users' partition streams.
 //!    - [`http`]: `/healthz`, `/readyz`, `/metrics`, and the webhook endpoint
 //!      (on its own listener with `WEBHOOK_ADDR`); time and size limits.
 //! 5. [`app`] builds the system from `Settings` and runs it until shutdown;

@@ -1,15 +1,17 @@
 //! The timer loop: every replica sweeps the Redis timers a few times a
-//! second. Popping a due timer is atomic (`scripts/timers_due.lua`), so each
-//! search timeout, idle timeout and album flush fires on exactly one replica,
-//! whichever gets there first, and survives any replica restarting. What a
-//! fired timer does for users is the bot's ([`crate::bot::timed`]).
+//! second. Firing a due timer is one script (`scripts/timers_due.lua`): the
+//! state change (search ended, chat ended) and one event per user to tell,
+//! appended to that user's partition stream, happen together, so each timer
+//! fires on exactly one replica and its notices are handled at least once,
+//! in order with the user's own updates, by the worker owning their chat
+//! ([`crate::bot::timed::on_event`]). The loop itself never talks to
+//! Telegram, so a slow send can't hold up other timers.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::bot::timed;
 use crate::runtime::Runtime;
 
 /// How often timers are checked (album windows and timeouts resolve to this).
@@ -21,17 +23,10 @@ pub async fn run(ctx: Arc<Runtime>, shutdown: CancellationToken) {
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(SWEEP) => {}
         }
-        let due = match ctx.deps.chat.pop_due().await {
-            Ok(d) => d,
-            Err(e) => {
-                tracing::debug!(error = %e, "timer sweep failed");
-                continue;
-            }
-        };
-        for d in due {
-            if let Err(e) = timed::fire(&ctx.deps, &d).await {
-                tracing::warn!(error = %format!("{e:#}"), "timer action failed");
-            }
+        match ctx.deps.chat.sweep().await {
+            Ok(0) => {}
+            Ok(events) => tracing::debug!(events, "timers fired"),
+            Err(e) => tracing::debug!(error = %e, "timer sweep failed"),
         }
     }
 }

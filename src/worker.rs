@@ -45,7 +45,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::fence::{self, Fence};
 use crate::runtime::Runtime;
-use crate::store::{deferred, stream_id_key, Counted, Entry};
+use crate::store::{deferred, stream_id_key, Counted, Entry, EntryKind};
 
 /// How long one blocking read waits for new entries.
 const BLOCK: Duration = Duration::from_millis(1000);
@@ -525,11 +525,30 @@ async fn run_chat(
 enum Work {
     /// A Telegram update, for the handler tree.
     Update(Box<teloxide::types::Update>),
+    /// An internal event for a user (a fired timer's notice, an album
+    /// flush), written to the user's partition by the timer script.
+    Event {
+        user: i64,
+        event: crate::domain::Event,
+    },
 }
 
 /// Decodes an entry; None (logged and counted) when it is not valid work.
 fn decode(ctx: &Runtime, p: u32, entry: &Entry) -> Option<Work> {
     let update_id = entry.update_id;
+    if entry.kind == EntryKind::Event {
+        return match crate::store::event_from(&entry.raw) {
+            Some(event) => Some(Work::Event {
+                user: entry.chat,
+                event,
+            }),
+            None => {
+                ctx.metrics.malformed_updates.inc();
+                tracing::warn!(update_id, partition = p, "unknown event skipped");
+                None
+            }
+        };
+    }
     match serde_json::from_str::<teloxide::types::Update>(&entry.raw) {
         Err(e) => {
             ctx.metrics.malformed_updates.inc();
@@ -569,6 +588,9 @@ async fn run_once(ctx: &Arc<Runtime>, work: &Work) -> Result<Vec<redis::Cmd>, Fa
                     (**update).clone(),
                 )
                 .await
+            }
+            Work::Event { user, event } => {
+                crate::bot::timed::on_event(&ctx.deps, *user, event).await
             }
         }
     };

@@ -11,6 +11,7 @@ use super::deps::{Deps, HandlerResult};
 use super::keyboards::{language_picker, settings_buttons, Keyboard};
 use super::reply::{deliver, partner_gone, say, send, Delivery, Reply, Sent};
 use super::texts::{text, user_lang, welcome, Lang};
+use super::timed::flush_album;
 use crate::domain::{LeaveOutcome, Route, SearchOutcome, Traffic};
 use crate::telegram::{SendError, Slot};
 
@@ -18,6 +19,10 @@ pub async fn command(deps: Arc<Deps>, msg: Message, cmd: Command) -> HandlerResu
     let user = msg.chat.id.0;
     let tg = user_lang(msg.from.as_ref());
     deps.metrics.command(&format!("{cmd:?}").to_lowercase());
+    if matches!(cmd, Command::Search | Command::Next | Command::Stop) {
+        // An album sent before goes first, to the chat it was sent in.
+        flush_album(&deps, user).await?;
+    }
     match cmd {
         Command::Search => search(&deps, user, tg).await,
         Command::Next => next(&deps, user, tg).await,
@@ -55,6 +60,7 @@ pub async fn button(deps: Arc<Deps>, msg: Message, button: Button) -> HandlerRes
     let tg = user_lang(msg.from.as_ref());
     deps.metrics
         .command(&format!("button_{button:?}").to_lowercase());
+    flush_album(&deps, user).await?;
     match button {
         Button::Search => search(&deps, user, tg).await,
         Button::Next => next(&deps, user, tg).await,
@@ -156,6 +162,24 @@ async fn next(deps: &Deps, user: i64, tg: Lang) -> HandlerResult {
     }
 }
 
+/// Routes a message of `user`'s; album parts the user sent before it are
+/// delivered first (the routing script says when there are any), so they
+/// keep their place in the chat.
+async fn route_after_album(
+    deps: &Deps,
+    user: i64,
+    lookup: Option<i32>,
+    tg: Option<Lang>,
+    traffic: Traffic,
+) -> Result<Route, super::deps::HandlerError> {
+    let route = deps.chat.route(user, lookup, tg, traffic).await?;
+    if route != Route::AlbumPending {
+        return Ok(route);
+    }
+    flush_album(deps, user).await?;
+    Ok(deps.chat.route(user, lookup, tg, traffic).await?)
+}
+
 /// Any other message: relay it to the partner, or hint how to start.
 pub async fn relay(deps: Arc<Deps>, msg: Message) -> HandlerResult {
     let user = msg.chat.id.0;
@@ -174,11 +198,9 @@ pub async fn relay(deps: Arc<Deps>, msg: Message) -> HandlerResult {
         return Ok(());
     }
     let reply_to = msg.reply_to_message().map(|r| r.id.0);
-    match deps
-        .chat
-        .route(user, reply_to, Some(tg), Traffic::Message)
-        .await?
-    {
+    match route_after_album(&deps, user, reply_to, Some(tg), Traffic::Message).await? {
+        // Only if parts arrived between the flush and the second route.
+        Route::AlbumPending => Ok(()),
         Route::Throttled { notify, lang } => {
             deps.metrics.inbound_dropped.inc();
             if notify {
@@ -196,6 +218,7 @@ pub async fn relay(deps: Arc<Deps>, msg: Message) -> HandlerResult {
             protect,
             mapped,
             wait,
+            chat,
         } => {
             let ids = [msg.id.0];
             let d = Delivery {
@@ -206,6 +229,7 @@ pub async fn relay(deps: Arc<Deps>, msg: Message) -> HandlerResult {
                 reply_to: mapped,
                 protect,
                 wait,
+                chat,
                 lang: Some(tg),
             };
             deliver(&deps, d).await
@@ -217,10 +241,7 @@ pub async fn relay(deps: Arc<Deps>, msg: Message) -> HandlerResult {
 pub async fn edited(deps: Arc<Deps>, msg: Message) -> HandlerResult {
     let user = msg.chat.id.0;
     let tg = user_lang(msg.from.as_ref());
-    let route = deps
-        .chat
-        .route(user, Some(msg.id.0), Some(tg), Traffic::Followup)
-        .await?;
+    let route = route_after_album(&deps, user, Some(msg.id.0), Some(tg), Traffic::Followup).await?;
     let Route::Chat {
         partner,
         mapped: Some(copy),
@@ -270,10 +291,8 @@ pub async fn edited(deps: Arc<Deps>, msg: Message) -> HandlerResult {
 /// A reaction on a relayed message: mirror it on the partner's version.
 pub async fn reaction(deps: Arc<Deps>, r: MessageReactionUpdated) -> HandlerResult {
     let user = r.chat.id.0;
-    let route = deps
-        .chat
-        .route(user, Some(r.message_id.0), None, Traffic::Followup)
-        .await?;
+    let route =
+        route_after_album(&deps, user, Some(r.message_id.0), None, Traffic::Followup).await?;
     let Route::Chat {
         partner,
         mapped: Some(target),

@@ -13,7 +13,7 @@ use teloxide::types::{InlineKeyboardMarkup, ReplyMarkup};
 use super::deps::{Deps, HandlerResult};
 use super::keyboards::Keyboard;
 use super::texts::{text, Lang};
-use crate::domain::{CopyPair, LeaveOutcome};
+use crate::domain::{ChatId, CopyPair, LeaveOutcome};
 use crate::telegram::{SendError, Slot};
 
 /// A text for one user, in their language, with an optional keyboard.
@@ -86,15 +86,28 @@ pub struct Delivery<'a> {
     pub protect: bool,
     /// The reserved slot's wait.
     pub wait: Duration,
+    /// The chat it was sent in: after a wait, it goes only if the sender is
+    /// still in that chat (never into the partner's next one).
+    pub chat: ChatId,
     /// The sender's Telegram language, when the update said.
     pub lang: Option<Lang>,
 }
 
 /// Copies a message (or an album, as one `copyMessages`, so it stays one
-/// album) and remembers every copy. A partner who is gone ends the chat; a
-/// message Telegram can't copy is reported to the sender.
+/// album) and remembers every copy. A copy that had to wait for its slot is
+/// checked against its chat first (one HGET; none when there was no wait):
+/// if the chat ended meanwhile it is dropped and the sender told. A partner
+/// who is gone ends the chat; a message Telegram can't copy is reported to
+/// the sender.
 pub async fn deliver(deps: &Deps, d: Delivery<'_>) -> HandlerResult {
-    let slot = Slot::Prepaid(d.wait);
+    let mut slot = Slot::Prepaid(d.wait);
+    if !d.wait.is_zero() {
+        tokio::time::sleep(d.wait).await;
+        if !deps.chat.in_chat(d.user, d.chat).await? {
+            return not_delivered(deps, d.user, d.lang).await;
+        }
+        slot = Slot::Prepaid(Duration::ZERO);
+    }
     let copies = match d.ids {
         [one] if !d.album => deps
             .out
@@ -138,6 +151,12 @@ pub async fn deliver(deps: &Deps, d: Delivery<'_>) -> HandlerResult {
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// Tells the sender something of theirs was not delivered: its chat ended.
+pub async fn not_delivered(deps: &Deps, user: i64, tg: Option<Lang>) -> HandlerResult {
+    let lang = reply_lang(deps, user, tg).await;
+    say(deps, user, Reply::key("not_delivered_chat_ended", lang)).await
 }
 
 /// The user's reply language: chosen, else Telegram's, else English.

@@ -46,17 +46,7 @@ pub fn chat_key(update: &Value) -> i64 {
     0
 }
 
-/// Partition of a chat: a 64-bit mix of the id, modulo the partition count,
-/// so that neighbouring ids spread evenly.
-pub fn partition_of(chat: i64, partitions: u32) -> u32 {
-    let mut x = chat as u64;
-    x ^= x >> 30;
-    x = x.wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    x ^= x >> 27;
-    x = x.wrapping_mul(0x94d0_49bb_1331_11eb);
-    x ^= x >> 31;
-    (x % u64::from(partitions.max(1))) as u32
-}
+pub use crate::keys::partition_of;
 
 /// Turns one raw update into an ingest item; None when it has no update id
 /// (nothing can dedupe or confirm it).

@@ -1,14 +1,19 @@
--- Gather one album part; the album is relayed when its window closes.
+-- Gather one album part, recording the chat it was sent in. The user's
+-- worker delivers the gathered parts before their next update, or when the
+-- window closes (the timer sweep then queues a flush event for that worker).
 -- ARGV[1] key base   ARGV[2] user id   ARGV[3] media group id   ARGV[4] message id
--- ARGV[5] now ms   ARGV[6] window ms   ARGV[7] language from Telegram
+-- ARGV[5] window ms   ARGV[6] language from Telegram
 -- Returns {'none', lang} when the user is not chatting, else {'added'}.
 local me = ARGV[2]
-local st, chosen, stored = unpack(redis.call('HMGET', K.user(me), 'st', 'lo', 'lang'))
+local st, chosen, stored, cid = unpack(redis.call('HMGET', K.user(me), 'st', 'lo', 'lang', 'c'))
 if st ~= 'chat' then
-  return {'none', reply_lang(chosen, ARGV[7], stored)}
+  return {'none', reply_lang(chosen, ARGV[6], stored)}
 end
-local member = me .. ':' .. ARGV[3]
-redis.call('RPUSH', K.album(member), ARGV[4])
-redis.call('PEXPIRE', K.album(member), 60000)
-redis.call('ZADD', K.album_timers(), 'NX', tonumber(ARGV[5]) + tonumber(ARGV[6]), member)
+-- '0': a chat from before chat ids existed (not checked).
+cid = cid or '0'
+local list = K.album(me)
+redis.call('RPUSH', list, cid .. ':' .. ARGV[4] .. ':' .. ARGV[3])
+-- Only a safety net: album_take.lua deletes it, and its flush event is in a stream.
+redis.call('EXPIRE', list, 86400)
+redis.call('ZADD', K.album_timers(), 'NX', now_ms() + tonumber(ARGV[5]), me)
 return {'added'}

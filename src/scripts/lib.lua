@@ -28,15 +28,65 @@ local function end_pair(a, c, cooldown)
   local cst, cp = unpack(redis.call('HMGET', ck, 'st', 'p'))
   if cst == 'chat' and cp == a then
     redis.call('HSET', ck, 'st', 'idle')
-    redis.call('HDEL', ck, 'p')
+    redis.call('HDEL', ck, 'p', 'c')
   end
   redis.call('HSET', K.user(a), 'st', 'idle')
-  redis.call('HDEL', K.user(a), 'p')
+  redis.call('HDEL', K.user(a), 'p', 'c')
   local pair = pair_id(a, c)
   if cooldown > 0 then
     redis.call('SET', K.left(pair), '1', 'EX', cooldown)
   end
   redis.call('ZREM', K.idle_timers(), pair)
+end
+
+-- Pairs `a` and `c` (both searching) as a new chat: a fresh chat id in both
+-- hashes (everything sent on the chat's behalf is checked against it), out
+-- of the queue and the search timers, an idle deadline. Returns the chat id.
+local function make_pair(a, c, now, idle_ms, ttl)
+  local cid = redis.call('INCR', K.chat_seq())
+  redis.call('ZREM', K.queue(), a, c)
+  redis.call('ZREM', K.search_timers(), a, c)
+  redis.call('HSET', K.user(a), 'st', 'chat', 'p', c, 'c', cid)
+  redis.call('HSET', K.user(c), 'st', 'chat', 'p', a, 'c', cid)
+  redis.call('EXPIRE', K.user(a), ttl)
+  redis.call('EXPIRE', K.user(c), ttl)
+  redis.call('ZADD', K.idle_timers(), now + idle_ms, pair_id(a, c))
+  return cid
+end
+
+-- The longest-waiting compatible searcher for `me` among the first `scan`
+-- of the queue (not blocked either way, not just left, same language if
+-- either asks), or nil. Drops stale queue entries on the way.
+local function find_partner(me, lang, sl, scan)
+  local q = K.queue()
+  for _, c in ipairs(redis.call('ZRANGE', q, 0, scan - 1)) do
+    if c ~= me then
+      local cst, clang, csl = unpack(redis.call('HMGET', K.user(c), 'st', 'lang', 'sl'))
+      if cst ~= 'search' then
+        redis.call('ZREM', q, c)
+      else
+        local ok = redis.call('SISMEMBER', K.blocks(me), c) == 0
+          and redis.call('SISMEMBER', K.blocks(c), me) == 0
+          and redis.call('EXISTS', K.left(pair_id(me, c))) == 0
+        if ok and (sl == '1' or csl == '1') and clang ~= lang then ok = false end
+        if ok then return c, clang end
+      end
+    end
+  end
+  return nil
+end
+
+-- Appends an internal event for `user` to the stream of their partition
+-- (`pt` in their hash, stored by search and route from the partition Rust
+-- computed), so their worker handles it in order with their own updates.
+-- Fields as ingest writes them plus `k` = 'e'; `u` is a unique negative id
+-- (never a Telegram update id). `ev` is a table of strings.
+-- No MAXLEN: an entry is never trimmed before it is handled.
+local function push_event(user, ev)
+  local pt = redis.call('HGET', K.user(user), 'pt') or '0'
+  local id = redis.call('INCR', K.event_seq())
+  redis.call('XADD', K.stream(pt), '*',
+    'u', -id, 'c', user, 'd', cjson.encode(ev), 'k', 'e')
 end
 
 -- GCRA ("virtual scheduling"): a budget is one number, the theoretical

@@ -1,19 +1,33 @@
 -- Route: where does a message of this user go? In the same call: the inbound
 -- throttle for the sender, the outbound send slots for the recipient, the
--- idle deadline of the chat, and the message-id map lookup.
+-- idle deadline of the chat, the message-id map lookup, and the sender's
+-- hash kept alive (TTL, partition).
 -- ARGV[1] key base   ARGV[2] user id   ARGV[3] idle timeout ms
 -- ARGV[4] message id in the user's chat to map to the partner's ('' = none)
 -- ARGV[5] language from Telegram ('' = not known)   ARGV[6] sends to reserve
 -- ARGV[7] '1' = a new inbound message (throttled)   ARGV[8] inbound interval ms
 -- ARGV[9] inbound burst   ARGV[10] notice window s
 -- ARGV[11..14] chat interval, chat burst, global interval, global burst
--- Returns {'throttled', notify '0'|'1', lang}
+-- ARGV[15] user hash ttl s   ARGV[16] the user's partition
+-- ARGV[17] '1' = answer 'album' when the user has album parts waiting
+-- Returns {'album'}                 (deliver the album first, then route again;
+--                                    nothing was changed)
+--       | {'throttled', notify '0'|'1', lang}
 --       | {'none', lang, wait ms}   (a hint to the user may be sent after wait)
---       | {'chat', partner, protect '0'|'1', mapped id or '', wait ms}
+--       | {'chat', partner, protect '0'|'1', mapped id or '', wait ms, chat id}
 local me = ARGV[2]
+if ARGV[17] == '1' and redis.call('EXISTS', K.album(me)) == 1 then
+  return {'album'}
+end
 local now = now_ms()
 local n = tonumber(ARGV[6])
-local st, p, chosen, pr, stored = unpack(redis.call('HMGET', K.user(me), 'st', 'p', 'lo', 'pr', 'lang'))
+local ukey = K.user(me)
+local st, p, chosen, pr, stored, cid, pt =
+  unpack(redis.call('HMGET', ukey, 'st', 'p', 'lo', 'pr', 'lang', 'c', 'pt'))
+if st then
+  redis.call('EXPIRE', ukey, ARGV[15])
+  if pt ~= ARGV[16] then redis.call('HSET', ukey, 'pt', ARGV[16]) end
+end
 local lang = reply_lang(chosen, ARGV[5], stored)
 if ARGV[7] == '1' and not gcra_allow(K.inbound(me), now, tonumber(ARGV[8]), tonumber(ARGV[9])) then
   local first = redis.call('SET', K.notice(me), '1', 'NX', 'EX', ARGV[10])
@@ -36,4 +50,4 @@ if ARGV[4] ~= '' then
 end
 local wait = 0
 if n > 0 then wait = reserve_send(p, now, n, budgets) end
-return {'chat', p, pr or '0', mapped, wait}
+return {'chat', p, pr or '0', mapped, wait, cid or '0'}

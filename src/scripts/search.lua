@@ -1,47 +1,27 @@
 -- Search: pair the user with the longest-waiting compatible user, or queue them.
--- ARGV[1] key base   ARGV[2] user id   ARGV[3] now ms   ARGV[4] language from Telegram
--- ARGV[5] search timeout ms   ARGV[6] idle timeout ms   ARGV[7] candidates scanned
--- ARGV[8] user hash ttl s
+-- ARGV[1] key base   ARGV[2] user id   ARGV[3] language from Telegram
+-- ARGV[4] search timeout ms   ARGV[5] idle timeout ms   ARGV[6] candidates scanned
+-- ARGV[7] user hash ttl s   ARGV[8] the user's partition (for timer events)
 -- Returns {'chatting', lang} | {'searching', lang} | {'queued', lang}
---       | {'matched', lang, partner, partner_lang}
-local me, now = ARGV[2], tonumber(ARGV[3])
+--       | {'matched', lang, partner, partner_lang, chat id}
+local me, now = ARGV[2], now_ms()
 local ukey = K.user(me)
+local ttl = tonumber(ARGV[7])
 local st, chosen, sl = unpack(redis.call('HMGET', ukey, 'st', 'lo', 'sl'))
+redis.call('HSET', ukey, 'pt', ARGV[8])
+redis.call('EXPIRE', ukey, ttl)
 -- What Telegram says now wins over what was stored: this search stores it.
-local lang = reply_lang(chosen, ARGV[4], nil)
+local lang = reply_lang(chosen, ARGV[3], nil)
 if st == 'chat' then return {'chatting', lang} end
 if st == 'search' then return {'searching', lang} end
-local q = K.queue()
-local ttl = tonumber(ARGV[8])
-local cands = redis.call('ZRANGE', q, 0, tonumber(ARGV[7]) - 1)
-for _, c in ipairs(cands) do
-  if c ~= me then
-    local ck = K.user(c)
-    local cst, clang, csl = unpack(redis.call('HMGET', ck, 'st', 'lang', 'sl'))
-    if cst ~= 'search' then
-      redis.call('ZREM', q, c)
-    else
-      local pair = pair_id(me, c)
-      local ok = redis.call('SISMEMBER', K.blocks(me), c) == 0
-        and redis.call('SISMEMBER', K.blocks(c), me) == 0
-        and redis.call('EXISTS', K.left(pair)) == 0
-      if ok and (sl == '1' or csl == '1') and clang ~= lang then ok = false end
-      if ok then
-        redis.call('ZREM', q, c)
-        redis.call('ZREM', K.search_timers(), c)
-        redis.call('HSET', ukey, 'st', 'chat', 'p', c, 'lang', lang)
-        redis.call('HSET', ck, 'st', 'chat', 'p', me)
-        redis.call('EXPIRE', ukey, ttl)
-        redis.call('EXPIRE', ck, ttl)
-        redis.call('ZADD', K.idle_timers(), now + tonumber(ARGV[6]), pair)
-        return {'matched', lang, c, clang or 'en'}
-      end
-    end
-  end
+local c, clang = find_partner(me, lang, sl, tonumber(ARGV[6]))
+if c then
+  redis.call('HSET', ukey, 'lang', lang)
+  local cid = make_pair(me, c, now, tonumber(ARGV[5]), ttl)
+  return {'matched', lang, c, clang or 'en', cid}
 end
 redis.call('HSET', ukey, 'st', 'search', 'lang', lang)
-redis.call('HDEL', ukey, 'p')
-redis.call('EXPIRE', ukey, ttl)
-redis.call('ZADD', q, now, me)
-redis.call('ZADD', K.search_timers(), now + tonumber(ARGV[5]), me)
+redis.call('HDEL', ukey, 'p', 'c')
+redis.call('ZADD', K.queue(), now, me)
+redis.call('ZADD', K.search_timers(), now + tonumber(ARGV[4]), me)
 return {'queued', lang}

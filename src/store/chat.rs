@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use super::{deferred, Store, StoreError, StoreResult};
 use crate::domain::{
-    Budgets, CopyPair, Due, Lang, LeaveOutcome, Route, SearchOutcome, Setting, Traffic,
-    UserSettings, UserState, UserView,
+    AlbumPart, Budgets, ChatId, CopyPair, Lang, LeaveOutcome, Route, SearchOutcome, Setting,
+    Traffic, UserSettings, UserState, UserView,
 };
 
 /// A script's reply: a flat list of strings, read by position.
@@ -46,12 +46,33 @@ impl Reply {
 
 /// The arguments of one search.
 pub struct SearchArgs {
-    pub now_ms: u64,
     pub search_timeout_ms: u64,
     pub idle_timeout_ms: u64,
     /// Queue entries looked at (stale entries are dropped on the way).
     pub scan: u32,
     pub user_ttl_secs: u64,
+    /// The user's partition (timer events for them go to its stream).
+    pub partition: u32,
+}
+
+/// The arguments of a routing call that are the same for every message.
+pub struct RouteArgs<'a> {
+    pub idle_timeout_ms: u64,
+    pub user_ttl_secs: u64,
+    pub budgets: &'a Budgets,
+}
+
+/// The arguments of one timer sweep.
+pub struct SweepArgs {
+    /// Timers fired per kind.
+    pub limit: u32,
+    pub cooldown_secs: u64,
+    pub idle_timeout_ms: u64,
+    pub user_ttl_secs: u64,
+    /// Longest-waiting queued users retried for a match (once a second).
+    pub retry_queued: u32,
+    /// Queue entries looked at for each of them.
+    pub scan: u32,
 }
 
 fn setting_field(s: Setting) -> &'static str {
@@ -85,12 +106,12 @@ impl Store {
         let mut inv = self.scripts.search.prepare_invoke();
         inv.arg(self.keys.base())
             .arg(user)
-            .arg(a.now_ms)
             .arg(tg.code())
             .arg(a.search_timeout_ms)
             .arg(a.idle_timeout_ms)
             .arg(a.scan)
-            .arg(a.user_ttl_secs);
+            .arg(a.user_ttl_secs)
+            .arg(a.partition);
         let r = self.reply("search", &inv).await?;
         let lang = r.lang(1);
         Ok(match r.str(0) {
@@ -135,21 +156,23 @@ impl Store {
         })
     }
 
-    /// Routes a message: inbound throttle, send reservation, idle deadline
-    /// and message-map lookup in one call.
+    /// Routes a message: inbound throttle, send reservation, idle deadline,
+    /// message-map lookup and the sender's TTL in one call. `partition` is
+    /// the sender's (kept in their hash for timer events).
     pub async fn route(
         &self,
         user: i64,
+        partition: u32,
         lookup: Option<i32>,
         tg: Option<Lang>,
         traffic: Traffic,
-        idle_timeout_ms: u64,
-        b: &Budgets,
+        a: &RouteArgs<'_>,
     ) -> StoreResult<Route> {
+        let b = a.budgets;
         let mut inv = self.scripts.route.prepare_invoke();
         inv.arg(self.keys.base())
             .arg(user)
-            .arg(idle_timeout_ms)
+            .arg(a.idle_timeout_ms)
             .arg(lookup.map(|m| m.to_string()).unwrap_or_default())
             .arg(tg.map(Lang::code).unwrap_or(""))
             .arg(traffic.sends())
@@ -157,11 +180,17 @@ impl Store {
             .arg(format!("{:.3}", b.inbound_interval_ms))
             .arg(b.inbound_burst)
             .arg(b.notice_window_secs);
-        for a in outbound_args(b) {
-            inv.arg(a);
+        for o in outbound_args(b) {
+            inv.arg(o);
         }
+        // An album being relayed routes itself; anything else waits for it.
+        let album_first = !matches!(traffic, Traffic::Album { .. });
+        inv.arg(a.user_ttl_secs)
+            .arg(partition)
+            .arg(if album_first { "1" } else { "0" });
         let r = self.reply("route", &inv).await?;
         Ok(match r.str(0) {
+            Some("album") => Route::AlbumPending,
             Some("throttled") => Route::Throttled {
                 notify: r.str(1) == Some("1"),
                 lang: r.lang(2),
@@ -175,6 +204,7 @@ impl Store {
                 protect: r.str(2) == Some("1"),
                 mapped: r.opt_int(3),
                 wait: r.ms(4),
+                chat: r.int(5)?,
             },
             _ => return Err(r.unexpected()),
         })
@@ -222,7 +252,6 @@ impl Store {
         group: &str,
         message_id: i32,
         tg: Lang,
-        now_ms: u64,
         window_ms: u64,
     ) -> StoreResult<Option<Lang>> {
         let mut inv = self.scripts.album_add.prepare_invoke();
@@ -230,7 +259,6 @@ impl Store {
             .arg(user)
             .arg(group)
             .arg(message_id)
-            .arg(now_ms)
             .arg(window_ms)
             .arg(tg.code());
         let r = self.reply("album_add", &inv).await?;
@@ -241,72 +269,53 @@ impl Store {
         }
     }
 
-    /// Forgets an album once relayed (or given up).
-    pub async fn album_done(&self, user: i64, group: &str) -> StoreResult<()> {
-        self.scripts
-            .album_done
-            .arg(self.keys.base())
-            .arg(format!("{user}:{group}"))
-            .invoke_async::<i64>(&mut self.conn())
-            .await?;
-        Ok(())
+    /// Takes the user's gathered album parts out (each is delivered once),
+    /// in arrival order.
+    pub async fn album_take(&self, user: i64) -> StoreResult<Vec<AlbumPart>> {
+        let mut inv = self.scripts.album_take.prepare_invoke();
+        inv.arg(self.keys.base()).arg(user);
+        let r = self.reply("album_take", &inv).await?;
+        r.items
+            .iter()
+            .map(|item| {
+                let mut it = item.splitn(3, ':');
+                let chat = it.next().and_then(|s| s.parse().ok());
+                let message = it.next().and_then(|s| s.parse().ok());
+                match (chat, message, it.next()) {
+                    (Some(chat), Some(message), Some(group)) => Ok(AlbumPart {
+                        chat,
+                        message,
+                        group: group.to_string(),
+                    }),
+                    _ => Err(r.unexpected()),
+                }
+            })
+            .collect()
     }
 
-    /// Pops every due timer (each fires on exactly one replica).
-    pub async fn pop_due(
-        &self,
-        now_ms: u64,
-        limit: u32,
-        cooldown_secs: u64,
-        album_retry_ms: u64,
-    ) -> StoreResult<Vec<Due>> {
+    /// Whether the user is still in chat `chat` (one HGET).
+    pub async fn in_chat(&self, user: i64, chat: ChatId) -> StoreResult<bool> {
+        let c: Option<u64> = redis::cmd("HGET")
+            .arg(self.keys.user(user))
+            .arg("c")
+            .query_async(&mut self.conn())
+            .await?;
+        Ok(c == Some(chat))
+    }
+
+    /// Fires due timers: their state changes and the events telling users
+    /// (into the users' partition streams) in one script. Returns the
+    /// number of events queued.
+    pub async fn sweep_timers(&self, a: &SweepArgs) -> StoreResult<u64> {
         let mut inv = self.scripts.timers_due.prepare_invoke();
         inv.arg(self.keys.base())
-            .arg(now_ms)
-            .arg(limit)
-            .arg(cooldown_secs)
-            .arg(album_retry_ms);
-        let r = self.reply("timers_due", &inv).await?;
-        let mut out = Vec::new();
-        let mut i = 0;
-        while i < r.items.len() {
-            match r.str(i) {
-                Some("s") => {
-                    out.push(Due::SearchTimedOut {
-                        user: r.int(i + 1)?,
-                        lang: r.lang(i + 2),
-                    });
-                    i += 3;
-                }
-                Some("i") => {
-                    out.push(Due::ChatIdle {
-                        a: r.int(i + 1)?,
-                        a_lang: r.lang(i + 2),
-                        b: r.int(i + 3)?,
-                        b_lang: r.lang(i + 4),
-                    });
-                    i += 5;
-                }
-                Some("a") => {
-                    let mut ids: Vec<i32> = r
-                        .str(i + 3)
-                        .ok_or_else(|| r.unexpected())?
-                        .split(',')
-                        .filter_map(|s| s.parse().ok())
-                        .collect();
-                    ids.sort_unstable();
-                    ids.dedup();
-                    out.push(Due::Album {
-                        user: r.int(i + 1)?,
-                        group: r.str(i + 2).ok_or_else(|| r.unexpected())?.to_string(),
-                        ids,
-                    });
-                    i += 4;
-                }
-                _ => return Err(r.unexpected()),
-            }
-        }
-        Ok(out)
+            .arg(a.limit)
+            .arg(a.cooldown_secs)
+            .arg(a.idle_timeout_ms)
+            .arg(a.user_ttl_secs)
+            .arg(a.retry_queued)
+            .arg(a.scan);
+        Ok(inv.invoke_async(&mut self.conn()).await?)
     }
 
     /// Sets the language chosen with /language.

@@ -29,6 +29,7 @@ use redis::{AsyncConnectionConfig, Client, RedisResult};
 use secrecy::ExposeSecret;
 
 use crate::config::Settings;
+use crate::domain::{Event, Lang};
 use crate::keys::{Keys, GROUP};
 use scripts::Scripts;
 
@@ -160,13 +161,42 @@ impl LeaseName {
     }
 }
 
+/// What a stream entry carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryKind {
+    /// A Telegram update (written by ingest); `raw` is its JSON.
+    Update,
+    /// An internal event for user `chat` (written by the timer script,
+    /// field `k` = 'e'); `raw` is its JSON, decoded by [`event_from`].
+    Event,
+}
+
 /// A stream entry as read by a worker.
 #[derive(Debug, Clone)]
 pub struct Entry {
     pub id: String,
+    /// The Telegram update id; a unique negative id for an event.
     pub update_id: i64,
     pub chat: i64,
     pub raw: String,
+    pub kind: EntryKind,
+}
+
+/// Decodes the JSON of an event entry (see `scripts/timers_due.lua`);
+/// None when it is not one this binary knows.
+pub fn event_from(raw: &str) -> Option<Event> {
+    let v: serde_json::Value = serde_json::from_str(raw).ok()?;
+    let lang = Lang::from_code(v.get("lang").and_then(|l| l.as_str()).unwrap_or("en"));
+    Some(match v.get("t")?.as_str()? {
+        "search_timeout" => Event::SearchTimedOut { lang },
+        "idle" => Event::ChatIdle { lang },
+        "album" => Event::AlbumDue,
+        "found" => Event::Found {
+            lang,
+            chat: v.get("chat")?.as_str()?.parse().ok()?,
+        },
+        _ => return None,
+    })
 }
 
 /// A connection that counts its round trips (a pipeline or script call is
@@ -824,6 +854,10 @@ fn entry_from(id: &StreamId) -> Entry {
         update_id: field("u").and_then(|s| s.parse().ok()).unwrap_or(-1),
         chat: field("c").and_then(|s| s.parse().ok()).unwrap_or(0),
         raw: field("d").unwrap_or_default(),
+        kind: match field("k").as_deref() {
+            Some("e") => EntryKind::Event,
+            _ => EntryKind::Update,
+        },
     }
 }
 
@@ -833,4 +867,27 @@ pub fn stream_id_key(id: &str) -> (u64, u64) {
     let ms = it.next().and_then(|s| s.parse().ok()).unwrap_or(0);
     let seq = it.next().and_then(|s| s.parse().ok()).unwrap_or(0);
     (ms, seq)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_decode() {
+        assert_eq!(
+            event_from(r#"{"t":"search_timeout","lang":"ru"}"#),
+            Some(Event::SearchTimedOut { lang: Lang::Ru })
+        );
+        assert_eq!(
+            event_from(r#"{"t":"found","lang":"en","chat":"12"}"#),
+            Some(Event::Found {
+                lang: Lang::En,
+                chat: 12
+            })
+        );
+        assert_eq!(event_from(r#"{"t":"album"}"#), Some(Event::AlbumDue));
+        assert_eq!(event_from(r#"{"t":"nope"}"#), None);
+        assert_eq!(event_from("junk"), None);
+    }
 }

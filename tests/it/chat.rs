@@ -19,21 +19,21 @@ use serde_json::{json, Value};
 
 use crate::harness::{eventually, poll_until, Cluster, User, WAIT};
 
-const EN: Lang = Lang::En;
+pub(crate) const EN: Lang = Lang::En;
 const RU: Lang = Lang::Ru;
 
 /// English text of `key`.
-fn en(key: &str) -> String {
+pub(crate) fn en(key: &str) -> String {
     text(key, EN)
 }
 
 /// A reply of the bot itself (not a relayed copy) whose text is exactly `key`'s.
-fn says(r: &Received, key: &str, lang: Lang) -> bool {
+pub(crate) fn says(r: &Received, key: &str, lang: Lang) -> bool {
     r.source.is_none() && r.text() == Some(text(key, lang).as_str())
 }
 
 /// A reply containing the fixed part of a text with a `%{minutes}` placeholder.
-fn says_timed(r: &Received, key: &str, lang: Lang) -> bool {
+pub(crate) fn says_timed(r: &Received, key: &str, lang: Lang) -> bool {
     const MARK: &str = "\u{1}";
     let full = text_with(key, lang, &[("minutes", MARK)]);
     let fragment = full
@@ -46,16 +46,16 @@ fn says_timed(r: &Received, key: &str, lang: Lang) -> bool {
     r.source.is_none() && r.text().is_some_and(|t| t.contains(&fragment))
 }
 
-fn count_in(u: &User, key: &str, lang: Lang) -> usize {
+pub(crate) fn count_in(u: &User, key: &str, lang: Lang) -> usize {
     u.received().iter().filter(|r| says(r, key, lang)).count()
 }
 
-fn count(u: &User, key: &str) -> usize {
+pub(crate) fn count(u: &User, key: &str) -> usize {
     count_in(u, key, EN)
 }
 
 /// Waits until `u` has received reply `key` at least `n` times; returns the n-th.
-async fn wait_nth_in(u: &User, key: &str, lang: Lang, n: usize) -> Received {
+pub(crate) async fn wait_nth_in(u: &User, key: &str, lang: Lang, n: usize) -> Received {
     let found =
         u.tg.wait_until(WAIT, || {
             u.received()
@@ -73,16 +73,16 @@ async fn wait_nth_in(u: &User, key: &str, lang: Lang, n: usize) -> Received {
     })
 }
 
-async fn wait_says_in(u: &User, key: &str, lang: Lang) -> Received {
+pub(crate) async fn wait_says_in(u: &User, key: &str, lang: Lang) -> Received {
     wait_nth_in(u, key, lang, 1).await
 }
 
-async fn wait_says(u: &User, key: &str) -> Received {
+pub(crate) async fn wait_says(u: &User, key: &str) -> Received {
     wait_nth_in(u, key, EN, 1).await
 }
 
 /// Waits for one more reply `key` than `u` has now, after `act` runs.
-async fn expect_after(u: &User, key: &str, lang: Lang, act: impl FnOnce()) -> Received {
+pub(crate) async fn expect_after(u: &User, key: &str, lang: Lang, act: impl FnOnce()) -> Received {
     let before = count_in(u, key, lang);
     act();
     wait_nth_in(u, key, lang, before + 1).await
@@ -90,9 +90,9 @@ async fn expect_after(u: &User, key: &str, lang: Lang, act: impl FnOnce()) -> Re
 
 /// (method, text, source) of everything in `u`'s chat, for failure messages.
 /// One line of a chat summary: method, text, copied from.
-type Line = (String, Option<String>, Option<(i64, i32)>);
+pub(crate) type Line = (String, Option<String>, Option<(i64, i32)>);
 
-fn summary(u: &User) -> Vec<Line> {
+pub(crate) fn summary(u: &User) -> Vec<Line> {
     u.received()
         .iter()
         .map(|r| (r.method.clone(), r.text().map(str::to_string), r.source))
@@ -101,7 +101,7 @@ fn summary(u: &User) -> Vec<Line> {
 
 /// Every update `u` sent before this call has been handled: `/help` is
 /// answered only after them (updates of one chat are handled in order).
-async fn barrier(u: &User, lang: Lang) {
+pub(crate) async fn barrier(u: &User, lang: Lang) {
     let help = help(lang);
     let is_help = |r: &Received| r.source.is_none() && r.text() == Some(help.as_str());
     let before = u.received().iter().filter(|r| is_help(r)).count();
@@ -121,7 +121,7 @@ async fn barrier(u: &User, lang: Lang) {
 
 /// Fails if, within `window`, `u` gets more than `allowed` messages matching
 /// `pred` (for things that fire on their own, such as timers).
-async fn assert_no_more(
+pub(crate) async fn assert_no_more(
     u: &User,
     window: Duration,
     allowed: usize,
@@ -187,7 +187,7 @@ fn inline_data(r: &Received) -> Vec<String> {
 }
 
 /// A number that may have come as a JSON number or a form string.
-fn int(v: &Value) -> Option<i64> {
+pub(crate) fn int(v: &Value) -> Option<i64> {
     v.as_i64()
         .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
 }
@@ -222,7 +222,7 @@ async fn press(u: &User, message_id: i32, data: &str) {
 }
 
 /// `a` searches alone, then `b` searches: both are told they found someone.
-async fn pair(a: &User, b: &User) {
+pub(crate) async fn pair(a: &User, b: &User) {
     expect_after(a, "searching", EN, || {
         a.command("/search");
     })
@@ -235,13 +235,13 @@ async fn pair(a: &User, b: &User) {
 
 /// The chat core's Redis state: user hashes and the search queue.
 #[derive(Clone)]
-struct Db {
+pub(crate) struct Db {
     conn: redis::aio::MultiplexedConnection,
     keys: anonchat::keys::Keys,
 }
 
 impl Db {
-    async fn new(cluster: &Cluster) -> Db {
+    pub(crate) async fn new(cluster: &Cluster) -> Db {
         Db {
             conn: cluster.redis.conn().await,
             keys: cluster.keys(),
@@ -249,7 +249,7 @@ impl Db {
     }
 
     /// (`st`, `p`) of one user; a missing hash is an idle user.
-    async fn state(&self, id: i64) -> (String, Option<i64>) {
+    pub(crate) async fn state(&self, id: i64) -> (String, Option<i64>) {
         let mut conn = self.conn.clone();
         let (st, p): (Option<String>, Option<String>) = redis::cmd("HMGET")
             .arg(self.keys.user(id))
@@ -286,7 +286,7 @@ impl Db {
             .collect()
     }
 
-    async fn queue(&self) -> Vec<i64> {
+    pub(crate) async fn queue(&self) -> Vec<i64> {
         let mut conn = self.conn.clone();
         let members: Vec<String> = redis::cmd("ZRANGE")
             .arg(self.keys.queue())
@@ -298,7 +298,7 @@ impl Db {
         members.iter().filter_map(|m| m.parse().ok()).collect()
     }
 
-    async fn assert_state(&self, u: &User, st: &str, partner: Option<&User>) {
+    pub(crate) async fn assert_state(&self, u: &User, st: &str, partner: Option<&User>) {
         let got = self.state(u.id()).await;
         let want_p = partner.map(User::id);
         let ok = got.0 == st && (st != "chat" || got.1 == want_p);

@@ -3,6 +3,7 @@
 //! parallel threads.
 
 mod chat;
+mod delivery;
 mod faults;
 mod flood;
 mod foundation;
