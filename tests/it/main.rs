@@ -4,7 +4,7 @@
 
 mod chat;
 mod delivery;
-mod faults;
+mod resilience;
 mod flood;
 mod foundation;
 mod harness;
