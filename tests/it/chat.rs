@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 
 use crate::harness::{eventually, poll_until, Cluster, User, WAIT};
 
-const EN: Lang = Lang::En;
+pub(crate) const EN: Lang = Lang::En;
 const RU: Lang = Lang::Ru;
 
 /// English text of `key`.
@@ -33,7 +33,7 @@ fn says(r: &Received, key: &str, lang: Lang) -> bool {
 }
 
 /// A reply containing the fixed part of a text with a `%{minutes}` placeholder.
-fn says_timed(r: &Received, key: &str, lang: Lang) -> bool {
+pub(crate) fn says_timed(r: &Received, key: &str, lang: Lang) -> bool {
     const MARK: &str = "\u{1}";
     let full = text_with(key, lang, &[("minutes", MARK)]);
     let fragment = full
@@ -222,7 +222,7 @@ async fn press(u: &User, message_id: i32, data: &str) {
 }
 
 /// `a` searches alone, then `b` searches: both are told they found someone.
-async fn pair(a: &User, b: &User) {
+pub(crate) async fn pair(a: &User, b: &User) {
     expect_after(a, "searching", EN, || {
         a.command("/search");
     })

@@ -3,6 +3,7 @@
 //! parallel threads.
 
 mod chat;
+mod faults;
 mod flood;
 mod foundation;
 mod harness;
