@@ -38,6 +38,35 @@ impl Replica {
     }
 }
 
+impl Replica {
+    /// SIGSTOP: the process freezes mid-whatever (its connections stay open,
+    /// its leases are not renewed), as under a long GC pause or a VM stall.
+    pub fn freeze(&self) {
+        self.signal(libc::SIGSTOP, "SIGSTOP");
+    }
+
+    /// SIGCONT after [`Replica::freeze`].
+    pub fn resume(&self) {
+        self.signal(libc::SIGCONT, "SIGCONT");
+    }
+
+    fn signal(&self, sig: libc::c_int, name: &str) {
+        let pid = self
+            .pid()
+            .unwrap_or_else(|| panic!("{} is not running: cannot {name}", self.name));
+        let pid = libc::pid_t::try_from(pid).unwrap_or_else(|e| panic!("pid {pid}: {e}"));
+        // SAFETY: kill(2) with a pid we spawned and own; no memory is shared.
+        let rc = unsafe { libc::kill(pid, sig) };
+        assert_eq!(
+            rc,
+            0,
+            "{name} {}: {}",
+            self.name,
+            std::io::Error::last_os_error()
+        );
+    }
+}
+
 impl Deref for Replica {
     type Target = process::Replica;
     fn deref(&self) -> &process::Replica {
@@ -57,6 +86,10 @@ pub struct Cluster {
     pub tg: FakeTelegram,
     pub replicas: Vec<Replica>,
     pub env: HashMap<String, String>,
+    /// With [`Cluster::start_with_replica_tokens`]: each replica's own
+    /// BOT_TOKEN alias, by replica index (its Bot API calls record it).
+    pub tokens: Vec<String>,
+    per_replica_tokens: bool,
     spawned: u32,
 }
 
@@ -113,12 +146,32 @@ impl Cluster {
             tg,
             replicas: Vec::new(),
             env,
+            tokens: Vec::new(),
+            per_replica_tokens: false,
             spawned: 0,
         };
         for _ in 0..n {
             cluster.add_replica().await;
         }
         cluster
+    }
+
+    /// Like [`Cluster::start_with`], but every replica (also those added
+    /// later) gets its own token alias of the bot, so the fake's call records
+    /// tell which replica made each call ([`Cluster::tokens`]).
+    pub async fn start_with_replica_tokens(n: usize, extra: &[(&str, &str)]) -> Cluster {
+        let mut cluster =
+            Self::build(RedisServer::start().await, FakeConfig::default(), 0, extra).await;
+        cluster.per_replica_tokens = true;
+        for _ in 0..n {
+            cluster.add_replica().await;
+        }
+        cluster
+    }
+
+    /// Index of the replica whose token alias is `token`.
+    pub fn replica_of_token(&self, token: &str) -> Option<usize> {
+        self.tokens.iter().position(|t| t == token)
     }
 
     /// Starts one more replica and waits until it runs; returns its index.
@@ -134,6 +187,15 @@ impl Cluster {
         let name = format!("r{}", self.spawned);
         let mut env = self.env.clone();
         env.insert("REPLICA_ID".into(), name.clone());
+        let token = if self.per_replica_tokens {
+            let alias = format!("{}-{name}", self.tg.token());
+            self.tg.add_token_alias(alias.clone());
+            alias
+        } else {
+            self.tg.token().to_string()
+        };
+        env.insert("BOT_TOKEN".into(), token.clone());
+        self.tokens.push(token);
         self.replicas.push(Replica::spawn(&name, &env));
         self.replicas.len() - 1
     }

@@ -4,8 +4,9 @@
 
 mod chat;
 mod delivery;
-mod resilience;
+mod faults;
 mod flood;
 mod foundation;
 mod harness;
 mod pipeline;
+mod resilience;

@@ -27,7 +27,7 @@ async fn produce(users: Vec<User>, rounds: usize, gap: Duration) -> HashMap<i64,
 /// Waits until every sent update was handled at least once (across replicas,
 /// dead ones included); then checks per-chat order of first handling and
 /// returns how many handlings were repeats.
-async fn check_all_handled_in_order(
+pub(crate) async fn check_all_handled_in_order(
     cluster: &Cluster,
     sent: &HashMap<i64, Vec<i64>>,
     timeout: Duration,

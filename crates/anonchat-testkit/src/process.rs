@@ -161,9 +161,57 @@ impl RedisServer {
         }
     }
 
+    /// `CLIENT PAUSE <ms> ALL`: every client's commands (reads too) wait until
+    /// the pause ends; connections stay open.
+    pub async fn pause_clients(&self, pause: Duration) {
+        let mut conn = self.conn().await;
+        redis::cmd("CLIENT")
+            .arg("PAUSE")
+            .arg(pause.as_millis() as u64)
+            .arg("ALL")
+            .query_async::<()>(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("CLIENT PAUSE: {e}"));
+    }
+
+    /// `CLIENT KILL TYPE normal`: closes every normal client connection (the
+    /// replicas' commands and blocking reads; pub/sub connections are not
+    /// "normal" and survive). Returns how many were closed.
+    pub async fn kill_normal_clients(&self) -> u64 {
+        let mut conn = self.conn().await;
+        redis::cmd("CLIENT")
+            .arg("KILL")
+            .arg("TYPE")
+            .arg("normal")
+            .query_async::<u64>(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("CLIENT KILL TYPE normal: {e}"))
+    }
+
+    /// Kills the server and starts an empty one on the same port: every key
+    /// is lost, as after a restart of a Redis without persistence.
+    pub async fn restart_empty(&mut self) {
+        self.kill();
+        if let Ok(entries) = std::fs::read_dir(self.dir.path()) {
+            for e in entries.flatten() {
+                let p = e.path();
+                let _ = if p.is_dir() {
+                    std::fs::remove_dir_all(&p)
+                } else {
+                    std::fs::remove_file(&p)
+                };
+            }
+        }
+        self.relaunch().await;
+    }
+
     /// Kills and starts the server again on the same port and data directory.
     pub async fn restart(&mut self) {
         self.kill();
+        self.relaunch().await;
+    }
+
+    async fn relaunch(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
             if self.launch().await {

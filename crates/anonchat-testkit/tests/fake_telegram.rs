@@ -1018,3 +1018,167 @@ async fn shutdown_stops_serving() {
     }
     assert!(stopped);
 }
+
+// ------------------------------------------------------------ fault injection
+
+/// POST a control action; its HTTP status.
+async fn control(fake: &FakeTelegram, action: &str, body: Value) -> u16 {
+    reqwest::Client::new()
+        .post(format!("{}/control/{action}", fake.api_url()))
+        .json(&body)
+        .send()
+        .await
+        .expect("control request")
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn fail_for_answers_5xx_without_effect_except_to_ingest() {
+    let fake = start().await;
+    let a = alice();
+    fake.send_text(&a, "hi");
+    fake.fail_for(Duration::from_secs(30), 500, "Internal Server Error");
+    let (status, body) = call(&fake, "sendMessage", json!({"chat_id": a.id, "text": "x"})).await;
+    assert_eq!(status, 500);
+    assert_eq!(
+        body,
+        json!({"ok": false, "error_code": 500, "description": "Internal Server Error"})
+    );
+    let (status, _) = call(
+        &fake,
+        "copyMessage",
+        json!({"chat_id": a.id, "from_chat_id": a.id, "message_id": 1}),
+    )
+    .await;
+    assert_eq!(status, 500);
+    // Ingest and start-up are untouched.
+    ok(&fake, "getMe", json!({})).await;
+    assert_eq!(ids(&ok(&fake, "getUpdates", json!({})).await).len(), 1);
+    assert!(fake.received(a.id).is_empty(), "a failed call delivered");
+    assert_eq!(fake.counters().injected_failures, 2);
+    let failed = fake.calls_for("sendMessage");
+    assert!(failed[0].injected && failed[0].status == 500);
+
+    // The HTTP route sets a window the same way (502 by its default text).
+    assert_eq!(
+        control(
+            &fake,
+            "fail_for",
+            json!({"duration_ms": 30_000, "status": 502})
+        )
+        .await,
+        200
+    );
+    let (status, desc) = err(&fake, "sendMessage", json!({"chat_id": a.id, "text": "x"})).await;
+    assert_eq!((status, desc.as_str()), (502, "Bad Gateway"));
+    // A zero window ends it.
+    fake.fail_for(Duration::ZERO, 500, "Internal Server Error");
+    ok(&fake, "sendMessage", json!({"chat_id": a.id, "text": "y"})).await;
+    assert_eq!(fake.received(a.id).len(), 1);
+    assert_eq!(fake.counters().injected_failures, 3);
+}
+
+#[tokio::test]
+async fn hang_for_stalls_past_the_client_timeout_and_never_delivers() {
+    let fake = start().await;
+    let a = alice();
+    fake.send_text(&a, "hi");
+    fake.hang_for(Duration::from_secs(30));
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_millis(300))
+        .build()
+        .expect("client");
+    let url = format!("{}/bot{}/sendMessage", fake.api_url(), fake.token());
+    let started = Instant::now();
+    let r = client
+        .post(&url)
+        .json(&json!({"chat_id": a.id, "text": "x"}))
+        .send()
+        .await;
+    assert!(r.is_err_and(|e| e.is_timeout()), "a hung call answered");
+    assert!(started.elapsed() < WAIT);
+    // Recorded on arrival; ingest is untouched.
+    assert_eq!(fake.counters().injected_hangs, 1);
+    assert!(fake.calls_for("sendMessage")[0].injected);
+    assert_eq!(ids(&ok(&fake, "getUpdates", json!({})).await).len(), 1);
+    // Over HTTP, a zero window ends it; the hung call still never delivered.
+    assert_eq!(
+        control(&fake, "hang_for", json!({"duration_ms": 0})).await,
+        200
+    );
+    ok(&fake, "sendMessage", json!({"chat_id": a.id, "text": "y"})).await;
+    let texts: Vec<_> = fake
+        .received(a.id)
+        .iter()
+        .map(|r| r.text().map(str::to_owned))
+        .collect();
+    assert_eq!(texts, vec![Some("y".to_owned())]);
+}
+
+#[tokio::test]
+async fn token_aliases_are_the_same_bot_and_recorded_per_call() {
+    let cfg = FakeConfig {
+        token_aliases: vec!["123456:REPLICA-1".into()],
+        ..FakeConfig::default()
+    };
+    let fake = start_with(cfg).await;
+    fake.add_token_alias("123456:REPLICA-2");
+    assert_eq!(
+        control(
+            &fake,
+            "add_token_alias",
+            json!({"token": "123456:REPLICA-3"})
+        )
+        .await,
+        200
+    );
+    let a = alice();
+    fake.register_user(&a);
+    let http = reqwest::Client::new();
+    for token in [
+        fake.token(),
+        "123456:REPLICA-1",
+        "123456:REPLICA-2",
+        "123456:REPLICA-3",
+        "123456:UNKNOWN",
+    ] {
+        let status = http
+            .post(format!("{}/bot{token}/sendMessage", fake.api_url()))
+            .json(&json!({"chat_id": a.id, "text": token}))
+            .send()
+            .await
+            .expect("request")
+            .status()
+            .as_u16();
+        let want = if token.ends_with("UNKNOWN") { 401 } else { 200 };
+        assert_eq!(status, want, "{token}");
+    }
+    // One chat, one message sequence, whichever token sent.
+    let got: Vec<i32> = fake.received(a.id).iter().map(|r| r.message_id).collect();
+    assert_eq!(got, vec![1, 2, 3, 4]);
+    let by: Vec<String> = fake.calls().into_iter().map(|c| c.token).collect();
+    assert_eq!(
+        by,
+        vec![
+            fake.token(),
+            "123456:REPLICA-1",
+            "123456:REPLICA-2",
+            "123456:REPLICA-3"
+        ]
+    );
+    assert_eq!(fake.calls_by_token("123456:REPLICA-2").len(), 1);
+    let calls: Value = http
+        .get(format!(
+            "{}/control/calls?token=123456:REPLICA-3",
+            fake.api_url()
+        ))
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(calls[0]["token"], "123456:REPLICA-3");
+    assert_eq!(calls.as_array().map(Vec::len), Some(1));
+}

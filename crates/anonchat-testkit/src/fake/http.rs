@@ -12,7 +12,7 @@ use axum::{Json, Router};
 use serde_json::{json, Map, Value};
 
 use super::api::{self, Params};
-use super::state::{ApiError, ApiResult};
+use super::state::{ApiError, ApiResult, FailWindow, Injected};
 use super::{CallRecord, Shared, TgUser};
 
 /// Longest long poll Telegram allows.
@@ -56,23 +56,32 @@ async fn bot_api(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let token_ok = bot
-        .strip_prefix("bot")
-        .is_some_and(|t| t == shared.cfg.token);
-    if !token_ok {
-        return api_error(&ApiError::new(401, "Unauthorized"));
-    }
+    let token = match bot.strip_prefix("bot") {
+        Some(t) if shared.lock().accepts(t) => t.to_owned(),
+        _ => return api_error(&ApiError::new(401, "Unauthorized")),
+    };
     let at = Instant::now();
     let canonical = api::canonical(&method);
     let parsed = parse_params(&headers, query.as_deref(), &body);
-    let (params, result) = match (canonical, parsed) {
-        (_, Err(e)) => (Map::new(), Err(e)),
-        (None, Ok(p)) => (p, Err(ApiError::new(404, "Not Found"))),
-        (Some("getUpdates"), Ok(p)) => {
+    let injected = match (canonical, &parsed) {
+        (Some(m), Ok(_)) => shared.lock().injected_fault(m, at),
+        _ => None,
+    };
+    let was_injected = injected.is_some();
+    let mut hang = None;
+    let (params, result) = match (canonical, parsed, injected) {
+        (_, Err(e), _) => (Map::new(), Err(e)),
+        (None, Ok(p), _) => (p, Err(ApiError::new(404, "Not Found"))),
+        (_, Ok(p), Some(Injected::Fail(e))) => (p, Err(e)),
+        (_, Ok(p), Some(Injected::Hang(until, e))) => {
+            hang = Some(until);
+            (p, Err(e))
+        }
+        (Some("getUpdates"), Ok(p), None) => {
             let r = get_updates(&shared, &p).await;
             (p, r)
         }
-        (Some(m), Ok(p)) => {
+        (Some(m), Ok(p), None) => {
             let r = shared.lock().dispatch(m, &p);
             (p, r)
         }
@@ -81,6 +90,7 @@ async fn bot_api(
         Ok(_) => (200, None),
         Err(e) => (e.code, Some(e.description.clone())),
     };
+    // Recorded on arrival for a hung call, so a test sees it while it hangs.
     shared.with(|st| {
         let at_ms = st.ms(at);
         st.record_call(CallRecord {
@@ -88,10 +98,19 @@ async fn bot_api(
             params: Value::Object(params),
             status,
             error,
+            token,
+            injected: was_injected,
             at,
             at_ms,
         })
     });
+    if let Some(until) = hang {
+        let mut stop = shared.shutdown.subscribe();
+        tokio::select! {
+            _ = tokio::time::sleep_until(tokio::time::Instant::from_std(until)) => {}
+            _ = stop.wait_for(|s| *s) => {}
+        }
+    }
     match result {
         Ok(v) => Json(json!({"ok": true, "result": v})).into_response(),
         Err(e) => api_error(&e),
@@ -446,6 +465,43 @@ async fn control_post(
             s.with(|st| st.force_429(chat, secs));
             to_json(true)
         }
+        "fail_for" => {
+            let ms = field_i64(&body, "duration_ms")?.max(0) as u64;
+            let status = match body.get("status").and_then(Value::as_u64) {
+                None => 500,
+                Some(c) => u16::try_from(c)
+                    .ok()
+                    .filter(|c| (400..600).contains(c))
+                    .ok_or_else(|| {
+                        control_err(StatusCode::BAD_REQUEST, "status must be 400..=599")
+                    })?,
+            };
+            let description = body
+                .get("description")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .unwrap_or_else(|| default_description(status));
+            let until = Instant::now() + Duration::from_millis(ms);
+            s.with(|st| {
+                st.fail = Some(FailWindow {
+                    until,
+                    status,
+                    description,
+                })
+            });
+            to_json(true)
+        }
+        "hang_for" => {
+            let ms = field_i64(&body, "duration_ms")?.max(0) as u64;
+            let until = Instant::now() + Duration::from_millis(ms);
+            s.with(|st| st.hang_until = Some(until));
+            to_json(true)
+        }
+        "add_token_alias" => {
+            let token = field_str(&body, "token")?.to_owned();
+            s.with(|st| st.aliases.insert(token));
+            to_json(true)
+        }
         "webhook_targets" => {
             let urls: Vec<String> =
                 serde_json::from_value(body.get("urls").cloned().unwrap_or_else(|| json!([])))
@@ -464,6 +520,18 @@ async fn control_post(
         }
         _ => Err(control_err(StatusCode::NOT_FOUND, "unknown control action")),
     }
+}
+
+/// Telegram's description for a server-side status, as its front end answers.
+fn default_description(status: u16) -> String {
+    match status {
+        500 => "Internal Server Error",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        _ => "Error",
+    }
+    .to_owned()
 }
 
 async fn control_get(
@@ -521,11 +589,15 @@ async fn control_history(
 }
 
 async fn control_calls(State(shared): State<Arc<Shared>>, RawQuery(q): RawQuery) -> ControlResult {
-    let method = q.as_deref().and_then(|q| {
-        url::form_urlencoded::parse(q.as_bytes())
-            .find(|(k, _)| k == "method")
-            .map(|(_, v)| v.into_owned())
-    });
+    let param = |name: &str| {
+        q.as_deref().and_then(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.into_owned())
+        })
+    };
+    let method = param("method");
+    let token = param("token");
     let st = shared.lock();
     let calls: Vec<&CallRecord> = st
         .calls
@@ -534,6 +606,7 @@ async fn control_calls(State(shared): State<Arc<Shared>>, RawQuery(q): RawQuery)
             method
                 .as_deref()
                 .is_none_or(|m| c.method.eq_ignore_ascii_case(m))
+                && token.as_deref().is_none_or(|t| c.token == t)
         })
         .collect();
     to_json(calls)

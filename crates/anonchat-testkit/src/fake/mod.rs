@@ -21,7 +21,10 @@
 //! 409 for a superseded poller or an active webhook, copy vs forward (only forward
 //! reveals the sender), album-preserving `copyMessages`, reply validation, edit
 //! rules, 403 for blocked or deleted users (with `my_chat_member` updates), token
-//! bucket flood control with `retry_after`. What is not: groups and channels, file
+//! bucket flood control with `retry_after`. Fault injection for tests: windows in
+//! which Bot API calls answer a 5xx error ([`FakeTelegram::fail_for`]) or hang past
+//! the client's timeout ([`FakeTelegram::hang_for`]), and token aliases so each
+//! replica's calls can be told apart ([`FakeTelegram::add_token_alias`]). What is not: groups and channels, file
 //! uploads (multipart text fields work; parts with a filename get a 400), inline
 //! mode, payments, and entity parsing for `parse_mode` (recorded, not applied).
 
@@ -47,8 +50,12 @@ use state::State;
 pub struct FakeConfig {
     /// Address to listen on; default `127.0.0.1:0` (a free port).
     pub bind: SocketAddr,
-    /// The only token accepted in `/bot<token>/...`.
+    /// The bot's token, accepted in `/bot<token>/...`.
     pub token: String,
+    /// More tokens for the same bot (see [`FakeTelegram::add_token_alias`]):
+    /// give each replica its own and tell their calls apart by
+    /// [`CallRecord::token`].
+    pub token_aliases: Vec<String>,
     pub bot_id: i64,
     pub bot_username: String,
     pub bot_first_name: String,
@@ -67,6 +74,7 @@ impl Default for FakeConfig {
         Self {
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
             token: "123456:TEST-TOKEN".into(),
+            token_aliases: Vec::new(),
             bot_id: 123_456,
             bot_username: "anonchat_fake_bot".into(),
             bot_first_name: "Anonchat".into(),
@@ -211,6 +219,12 @@ pub struct CallRecord {
     pub status: u16,
     /// The error description when `status != 200`.
     pub error: Option<String>,
+    /// The token in the URL: [`FakeConfig::token`] or one of its aliases.
+    pub token: String,
+    /// Answered by an injected fault ([`FakeTelegram::fail_for`],
+    /// [`FakeTelegram::hang_for`]): the call had no effect.
+    pub injected: bool,
+    /// When the request arrived.
     #[serde(skip)]
     pub at: Instant,
     pub at_ms: u64,
@@ -234,6 +248,12 @@ pub struct Counters {
     pub updates_filtered: u64,
     pub webhook_deliveries: u64,
     pub webhook_failures: u64,
+    /// Calls answered with the error of a [`FakeTelegram::fail_for`] window.
+    #[serde(default)]
+    pub injected_failures: u64,
+    /// Calls stalled by a [`FakeTelegram::hang_for`] window.
+    #[serde(default)]
+    pub injected_hangs: u64,
 }
 
 /// One 429 answer.
@@ -510,6 +530,38 @@ impl FakeTelegram {
         self.shared()
             .with(|s| s.force_429(chat_id, retry_after_secs));
     }
+    /// For `duration` from now, every Bot API method except getUpdates, getMe
+    /// and setMyCommands answers HTTP `status` with Telegram's error body
+    /// (`{"ok":false,"error_code":status,"description":...}`) and has no
+    /// effect; each such answer is counted in [`Counters::injected_failures`]
+    /// and recorded with [`CallRecord::injected`]. A new window replaces an
+    /// older one; `Duration::ZERO` ends it.
+    pub fn fail_for(&self, duration: Duration, status: u16, description: &str) {
+        let until = Instant::now() + duration;
+        self.shared().with(|s| {
+            s.fail = Some(state::FailWindow {
+                until,
+                status,
+                description: description.to_owned(),
+            })
+        });
+    }
+    /// For `duration` from now, the same methods as [`FakeTelegram::fail_for`]
+    /// stall: the answer (504, no effect) comes only 20 s after the window
+    /// ends, so the bot's HTTP client times out first. A hung call never takes
+    /// effect. Counted in [`Counters::injected_hangs`].
+    pub fn hang_for(&self, duration: Duration) {
+        let until = Instant::now() + duration;
+        self.shared().with(|s| s.hang_until = Some(until));
+    }
+    /// Accept `token` as another token of the same bot from now on (e.g. one
+    /// per replica); calls record which token they used.
+    pub fn add_token_alias(&self, token: impl Into<String>) {
+        let token = token.into();
+        self.shared().with(|s| {
+            s.aliases.insert(token);
+        });
+    }
     /// Deliver each webhook update to a random one of `urls` (a load balancer in
     /// front of replicas) instead of the url given to setWebhook. Empty: back to normal.
     pub fn set_webhook_targets(&self, urls: Vec<String>) {
@@ -545,6 +597,15 @@ impl FakeTelegram {
         st.calls
             .iter()
             .filter(|c| c.method.eq_ignore_ascii_case(method))
+            .cloned()
+            .collect()
+    }
+    /// Recorded calls made with `token` (the bot's token or an alias).
+    pub fn calls_by_token(&self, token: &str) -> Vec<CallRecord> {
+        let st = self.shared().lock();
+        st.calls
+            .iter()
+            .filter(|c| c.token == token)
             .cloned()
             .collect()
     }

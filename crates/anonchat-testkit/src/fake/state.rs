@@ -89,6 +89,26 @@ pub(crate) struct ChatState {
     pub received: VecDeque<Received>,
 }
 
+/// An injected failure window ([`super::FakeTelegram::fail_for`]).
+pub(crate) struct FailWindow {
+    pub until: Instant,
+    pub status: u16,
+    pub description: String,
+}
+
+/// What an injected fault does to one call.
+pub(crate) enum Injected {
+    Fail(ApiError),
+    /// Stall until this instant, then answer the error.
+    Hang(Instant, ApiError),
+}
+
+/// Time a hung call stalls past the end of its window.
+const HANG_PAST_WINDOW: Duration = Duration::from_secs(20);
+
+/// Methods no injected fault touches (ingest and start-up keep working).
+const FAULT_EXEMPT: &[&str] = &["getUpdates", "getMe", "setMyCommands"];
+
 struct RetryWindow {
     deadline: Instant,
     record_id: u64,
@@ -151,6 +171,10 @@ pub(crate) struct State {
     pub callbacks: VecDeque<String>,
     pub callback_answers: Vec<Value>,
     pub seq: u64,
+    /// Tokens accepted besides `cfg.token`.
+    pub aliases: HashSet<String>,
+    pub fail: Option<FailWindow>,
+    pub hang_until: Option<Instant>,
 }
 
 pub(crate) fn unix_now() -> i64 {
@@ -164,6 +188,7 @@ impl State {
     pub fn new(cfg: FakeConfig) -> Self {
         let now = Instant::now();
         let burst = cfg.flood.as_ref().map(|f| f.global_burst).unwrap_or(1);
+        let cfg_aliases = cfg.token_aliases.iter().cloned().collect();
         Self {
             cfg,
             started: now,
@@ -190,19 +215,51 @@ impl State {
             callbacks: VecDeque::new(),
             callback_answers: Vec::new(),
             seq: 0,
+            aliases: cfg_aliases,
+            fail: None,
+            hang_until: None,
         }
     }
 
     /// Forget everything except the update id sequence and the poll epoch, so a
-    /// poller that outlives the reset never sees ids go backwards.
+    /// poller that outlives the reset never sees ids go backwards, and the
+    /// token aliases (the bot's identity, not its state).
     pub fn reset(&mut self) {
         let next = self.next_update_id;
         let epoch = self.poll_epoch;
         let seq = self.seq;
+        let aliases = std::mem::take(&mut self.aliases);
         *self = State::new(self.cfg.clone());
         self.next_update_id = next;
         self.poll_epoch = epoch;
         self.seq = seq;
+        self.aliases = aliases;
+    }
+
+    /// Whether `token` is the bot's token or one of its aliases.
+    pub fn accepts(&self, token: &str) -> bool {
+        token == self.cfg.token || self.aliases.contains(token)
+    }
+
+    /// The injected fault that answers a call of `method` arriving at `now`,
+    /// if a window is open (counted here).
+    pub fn injected_fault(&mut self, method: &str, now: Instant) -> Option<Injected> {
+        if FAULT_EXEMPT.contains(&method) {
+            return None;
+        }
+        if let Some(f) = self.fail.as_ref().filter(|f| now < f.until) {
+            let err = ApiError::new(f.status, f.description.clone());
+            self.counters.injected_failures += 1;
+            return Some(Injected::Fail(err));
+        }
+        if let Some(until) = self.hang_until.filter(|u| now < *u) {
+            self.counters.injected_hangs += 1;
+            return Some(Injected::Hang(
+                until + HANG_PAST_WINDOW,
+                ApiError::new(504, "Gateway Timeout"),
+            ));
+        }
+        None
     }
 
     pub fn ms(&self, at: Instant) -> u64 {
