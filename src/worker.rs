@@ -113,7 +113,13 @@ pub async fn run_partition(ctx: Arc<Runtime>, p: u32, stop: CancellationToken, f
     tracing::debug!(partition = p, "partition acquired");
     let (tx, rx) = mpsc::channel::<Buffered>(BATCH);
     let reader_stop = stop.child_token();
-    let reader = tokio::spawn(read_loop(ctx.clone(), p, tx, reader_stop.clone()));
+    let reader = tokio::spawn(read_loop(
+        ctx.clone(),
+        p,
+        tx,
+        reader_stop.clone(),
+        fence.clone(),
+    ));
     dispatch(&ctx, p, rx, &stop, &fence).await;
     reader_stop.cancel();
     let _ = reader.await;
@@ -161,15 +167,29 @@ enum Phase {
     New,
 }
 
-async fn read_loop(ctx: Arc<Runtime>, p: u32, tx: mpsc::Sender<Buffered>, stop: CancellationToken) {
+async fn read_loop(
+    ctx: Arc<Runtime>,
+    p: u32,
+    tx: mpsc::Sender<Buffered>,
+    stop: CancellationToken,
+    fence: Fence,
+) {
     let me = ctx.settings.replica_id.clone();
     let min_idle = ctx.settings.partition_lease;
+    let started = Instant::now();
+    let mut last_check = Instant::now();
     let mut conn: Option<Counted<MultiplexedConnection>> = None;
     let mut phase = Phase::Adopt {
         cursor: "0-0".to_string(),
     };
     let mut backoff = Duration::from_millis(100);
     while !stop.is_cancelled() {
+        if !fence.is_valid() {
+            // The lease may have lapsed: read nothing more (what we read now
+            // could be owned by another replica already) until it is renewed.
+            sleep_or_stop(&stop, Duration::from_millis(100)).await;
+            continue;
+        }
         // Room first: every entry read stays pending for us until handled.
         let slots = tokio::select! {
             _ = stop.cancelled() => return,
@@ -213,6 +233,27 @@ async fn read_loop(ctx: Arc<Runtime>, p: u32, tx: mpsc::Sender<Buffered>, stop: 
                     Err(e) => Err(e),
                 }
             }
+            Phase::New if last_check.elapsed() >= recheck_every(started, min_idle) => {
+                // A previous owner that was cut off (a long Redis pause, a
+                // frozen process) can still have read entries after we
+                // adopted: look again, and adopt them before new ones.
+                last_check = Instant::now();
+                match ctx.store.pending_elsewhere(c, p, &me).await {
+                    Ok((0, _)) => Ok(Vec::new()),
+                    Ok((n, _)) => {
+                        tracing::warn!(
+                            partition = p,
+                            pending = n,
+                            "entries pending for a previous owner appeared; adopting them"
+                        );
+                        phase = Phase::Adopt {
+                            cursor: "0-0".to_string(),
+                        };
+                        Ok(Vec::new())
+                    }
+                    Err(e) => Err(e),
+                }
+            }
             Phase::New => ctx.store.read_new(c, p, &me, BATCH, BLOCK).await,
         };
         match read {
@@ -241,6 +282,16 @@ async fn read_loop(ctx: Arc<Runtime>, p: u32, tx: mpsc::Sender<Buffered>, stop: 
                 backoff = (backoff * 2).min(Duration::from_secs(2));
             }
         }
+    }
+}
+
+/// How often a reader looks for entries pending for other consumers: often
+/// in the first leases after taking a partition over, rarely afterwards.
+fn recheck_every(started: Instant, lease: Duration) -> Duration {
+    if started.elapsed() < lease * 3 {
+        Duration::from_millis(500)
+    } else {
+        Duration::from_secs(15)
     }
 }
 
