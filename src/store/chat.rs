@@ -233,11 +233,7 @@ impl Store {
             None => Ok(()),
             Some(cmd) => match cmd.query_async::<()>(&mut self.conn()).await {
                 Err(e) if e.code() == Some("NOSCRIPT") => {
-                    redis::cmd("SCRIPT")
-                        .arg("LOAD")
-                        .arg(&self.scripts.map_store_source)
-                        .query_async::<String>(&mut self.conn())
-                        .await?;
+                    self.load_map_store().await?;
                     Ok(cmd.query_async::<()>(&mut self.conn()).await?)
                 }
                 other => Ok(other?),

@@ -801,15 +801,21 @@ impl Store {
         match pipe.query_async::<()>(&mut self.conn()).await {
             Err(e) if e.code() == Some("NOSCRIPT") => {
                 // Redis restarted and forgot its scripts: load and go again.
-                redis::cmd("SCRIPT")
-                    .arg("LOAD")
-                    .arg(&self.scripts.map_store_source)
-                    .query_async::<String>(&mut self.conn())
-                    .await?;
+                self.load_map_store().await?;
                 pipe.query_async::<()>(&mut self.conn()).await
             }
             other => other,
         }
+    }
+
+    /// Loads the map-store script, which runs by EVALSHA inside pipelines.
+    async fn load_map_store(&self) -> RedisResult<()> {
+        redis::cmd("SCRIPT")
+            .arg("LOAD")
+            .arg(&self.scripts.map_store_source)
+            .query_async::<String>(&mut self.conn())
+            .await
+            .map(|_| ())
     }
 
     /// Marks every entry still pending for `consumer` as long idle, so the
