@@ -46,6 +46,40 @@ ensure_redis_server() {
     command -v redis-server >/dev/null 2>&1 || die "redis-server is still not on PATH"
 }
 
+# Prints the path of libfaketime's preload library (Debian's package puts it
+# in /usr/lib/<arch>/faketime/); fails when there is none.
+find_libfaketime() {
+    local lib
+    for lib in /usr/lib/*/faketime/libfaketime.so.1 /usr/lib/faketime/libfaketime.so.1; do
+        if [[ -f $lib ]]; then
+            printf '%s\n' "$lib"
+            return 0
+        fi
+    done
+    return 1
+}
+
+# Makes sure libfaketime is available for the skewed-clock test and exports
+# LIBFAKETIME (the test then requires it): $LIBFAKETIME if set, else the
+# installed library, else installs the Debian package (as root). Without root
+# it says so and goes on: the test then skips itself, saying so too.
+ensure_libfaketime() {
+    if [[ -n ${LIBFAKETIME:-} ]]; then
+        [[ -f $LIBFAKETIME ]] || die "LIBFAKETIME=$LIBFAKETIME is not a file"
+        export LIBFAKETIME
+        return
+    fi
+    if ! find_libfaketime >/dev/null; then
+        if [[ $EUID -ne 0 ]] || ! command -v apt-get >/dev/null 2>&1; then
+            note "libfaketime is missing, so the skewed-clock test will be skipped; install it with: sudo apt-get install -y libfaketime"
+            return
+        fi
+        apt_install libfaketime
+    fi
+    LIBFAKETIME=$(find_libfaketime) || die "libfaketime is still not installed"
+    export LIBFAKETIME
+}
+
 # Loads KEY=value lines from a dotenv file into the environment (exported).
 # A variable already set to a non-empty value in the environment wins over the
 # file, as with `docker compose` and most dotenv loaders, so

@@ -1,6 +1,8 @@
 //! Delivery under faults (issue 11): Redis connections killed or paused,
 //! Redis restarted empty, Telegram answering 5xx or hanging, a replica frozen
-//! past its partition lease, and a timer due while Telegram fails.
+//! past its partition lease, a timer due while Telegram fails, and replicas
+//! whose wall clocks are hours off (libfaketime; skipped, saying so, when it
+//! is not installed).
 //!
 //! Each test drives pairs of users exchanging numbered texts ("m0", "m1", ...)
 //! through real replicas and the fake Telegram, injects one fault, and then
@@ -9,12 +11,14 @@
 //! counted, printed, and allowed only where a test says so.
 
 use std::collections::{HashMap, HashSet};
-use std::time::{Duration, Instant};
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anonchat_testkit::fake::{CallRecord, Received, Sent};
 
-use crate::chat::{pair, says_timed, EN};
-use crate::harness::{eventually, poll_until, Cluster, User, WAIT};
+use crate::chat::{expect_after, int, pair, says_timed, summary, Db, EN};
+use crate::harness::{eventually, poll_until, Cluster, Replica, User, WAIT};
 use crate::pipeline::check_all_handled_in_order;
 
 /// How long the delivery of everything sent may take after the traffic ends.
@@ -666,4 +670,437 @@ async fn a_backlog_beyond_stream_maxlen_is_delivered_whole_with_bounded_buffers(
         "the stream never filled up, so this test did not exercise the limit"
     );
     assert!(peak_buffered <= 64.0, "{peak_buffered} entries buffered");
+}
+
+// ---------------------------------------------------------------- a skewed clock
+
+/// libfaketime's preload library: `$LIBFAKETIME` (scripts/test sets it, and
+/// then it must exist), else the distribution's (Debian's package
+/// `libfaketime` puts it in /usr/lib/<arch>/faketime/).
+fn libfaketime() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("LIBFAKETIME").filter(|p| !p.is_empty()) {
+        let p = PathBuf::from(p);
+        assert!(p.is_file(), "LIBFAKETIME={} is not a file", p.display());
+        return Some(p);
+    }
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir("/usr/lib")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    dirs.sort();
+    dirs.push(PathBuf::from("/usr/lib"));
+    dirs.into_iter()
+        .map(|d| d.join("faketime/libfaketime.so.1"))
+        .find(|p| p.is_file())
+}
+
+/// Says that `test` did not run, and why, where a passing run shows it:
+/// libtest keeps a passing test's print!/eprint! output to itself, so this
+/// writes to the process's stderr directly.
+fn skipped(test: &str, why: &str) {
+    let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {why}");
+}
+
+/// Seconds since the epoch of an RFC 3339 UTC time as tracing's JSON logs
+/// write it ("2026-01-02T03:04:05.123456Z").
+fn rfc3339_secs(s: &str) -> Option<f64> {
+    let s = s.strip_suffix('Z').or_else(|| s.strip_suffix("+00:00"))?;
+    let (date, time) = s.split_once('T')?;
+    let mut d = date.splitn(3, '-').map(str::parse::<i64>);
+    let (y, m, day) = (d.next()?.ok()?, d.next()?.ok()?, d.next()?.ok()?);
+    let mut t = time.splitn(3, ':');
+    let h: i64 = t.next()?.parse().ok()?;
+    let min: i64 = t.next()?.parse().ok()?;
+    let sec: f64 = t.next()?.parse().ok()?;
+    // Days from the civil date (H. Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * ((m + 9) % 12) + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some((days * 86_400 + h * 3_600 + min * 60) as f64 + sec)
+}
+
+/// How far `r`'s wall clock is from this process's, in seconds, by the
+/// `timestamp` of its latest JSON log line (call it right after the line).
+fn clock_offset_secs(r: &Replica) -> f64 {
+    let logs = r.json_logs();
+    let stamp = logs
+        .iter()
+        .rev()
+        .find_map(|v| v["timestamp"].as_str())
+        .unwrap_or_else(|| panic!("{}: no JSON log line with a timestamp", r.name));
+    let theirs = rfc3339_secs(stamp)
+        .unwrap_or_else(|| panic!("{}: unparsable log timestamp {stamp:?}", r.name));
+    let ours = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs_f64();
+    theirs - ours
+}
+
+/// Waits until each of the 16 partitions is owned and every replica owns its
+/// fair share (5 or 6); returns each partition's owner.
+async fn balanced_owners(cluster: &Cluster) -> Vec<String> {
+    let prefix = cluster.env["KEY_PREFIX"].clone();
+    let names: Vec<String> = cluster.replicas.iter().map(|r| r.name.clone()).collect();
+    let found = eventually(WAIT, || async {
+        let mut conn = cluster.redis.conn().await;
+        let mut pipe = redis::pipe();
+        for p in 0..16 {
+            pipe.cmd("GET").arg(format!("{prefix}:v1:owner:{p}"));
+        }
+        let owners: Vec<Option<String>> = pipe.query_async(&mut conn).await.ok()?;
+        let owners: Vec<String> = owners.into_iter().collect::<Option<_>>()?;
+        let fair = names.iter().all(|n| {
+            let k = owners.iter().filter(|o| *o == n).count();
+            (5..=6).contains(&k)
+        });
+        fair.then_some(owners)
+    })
+    .await;
+    found.unwrap_or_else(|| panic!("the 16 partitions never spread over {names:?}"))
+}
+
+/// A new user whose chat is in a partition `owner` (a replica's name) owns.
+fn user_on(cluster: &Cluster, owners: &[String], owner: &str, first_name: &str) -> User {
+    loop {
+        let u = cluster.user(first_name);
+        let p = anonchat::keys::partition_of(u.id(), 16) as usize;
+        if owners[p] == owner {
+            return u;
+        }
+    }
+}
+
+/// Fails unless every replica handled some update of `users` (by the
+/// replicas' journals): the check exercised each clock.
+fn assert_each_replica_handled(cluster: &Cluster, clocks: &[&str], users: &[&User], what: &str) {
+    let ids: HashSet<i64> = users.iter().map(|u| u.id()).collect();
+    let counts: Vec<(String, usize)> = cluster
+        .replicas
+        .iter()
+        .zip(clocks)
+        .map(|(r, clock)| {
+            let n = r.handled().iter().filter(|(c, _)| ids.contains(c)).count();
+            (format!("{} ({clock})", r.name), n)
+        })
+        .collect();
+    println!("{what}: updates handled per replica: {counts:?}");
+    assert!(
+        counts.iter().all(|(_, n)| *n > 0),
+        "{what}: a replica handled none of the users' updates, so its clock went untested: {counts:?}"
+    );
+}
+
+/// Fails if, within `window`, a user of `users` is told `what` (`pred`)
+/// more than once, or at the end any was not told exactly once.
+async fn assert_told_once(
+    cluster: &Cluster,
+    users: &[&User],
+    window: Duration,
+    what: &str,
+    pred: impl Fn(&Received) -> bool,
+) {
+    let count = |u: &User| u.received().iter().filter(|r| pred(r)).count();
+    // Ends early when someone is told twice; then the loop below fails.
+    cluster
+        .tg
+        .wait_until(window, || users.iter().any(|u| count(u) > 1).then_some(()))
+        .await;
+    for u in users {
+        let n = count(u);
+        assert_eq!(
+            n,
+            1,
+            "{} told {what} {n} times: {:#?}",
+            u.info.first_name,
+            summary(u)
+        );
+    }
+}
+
+/// Fails unless `took` is about the 3 s timeout: not at once, not never.
+fn assert_about_three_seconds(took: Duration, what: &str) {
+    assert!(
+        took >= Duration::from_millis(2500) && took <= Duration::from_secs(8),
+        "{what} after {took:?}, want about 3 s (2.5 s to 8 s)"
+    );
+}
+
+/// Every time decision of the service is made on Redis's clock (`TIME` in
+/// the scripts), so replicas whose wall clocks are 2 h ahead and 2 h behind
+/// (libfaketime; their monotonic clocks, which tokio's timers use, are true)
+/// chat, time out searches and idle chats, and gather albums exactly like
+/// one whose clock is right.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_with_clocks_two_hours_off_behave_like_the_others() {
+    const TEST: &str = "faults::replicas_with_clocks_two_hours_off_behave_like_the_others";
+    let Some(lib) = libfaketime() else {
+        skipped(
+            TEST,
+            "libfaketime is not installed (install it with `apt-get install -y libfaketime`, \
+             as scripts/test does, or set LIBFAKETIME to libfaketime.so.1)",
+        );
+        return;
+    };
+    let lib = lib.to_str().expect("a UTF-8 path").to_string();
+    let mut cluster = Cluster::start_with(
+        0,
+        &[
+            ("RUST_LOG", "warn,anonchat=debug"),
+            ("SEARCH_TIMEOUT", "3s"),
+            ("CHAT_IDLE_TIMEOUT", "3s"),
+        ],
+    )
+    .await;
+    // (FAKETIME, expected offset of the wall clock in seconds)
+    let clocks = [("", 0.0), ("+2h", 7200.0), ("-2h", -7200.0)];
+    for (faketime, want) in clocks {
+        let idx = if faketime.is_empty() {
+            cluster.add_replica().await
+        } else {
+            cluster
+                .add_replica_with_env(&[
+                    ("LD_PRELOAD", lib.as_str()),
+                    ("FAKETIME", faketime),
+                    ("FAKETIME_DONT_FAKE_MONOTONIC", "1"),
+                ])
+                .await
+        };
+        // The skew must really be in effect, or this test shows nothing.
+        let r = &cluster.replicas[idx];
+        let off = clock_offset_secs(r);
+        println!(
+            "{}: FAKETIME={faketime:?}, wall clock {off:+.1} s off",
+            r.name
+        );
+        assert!(
+            (off - want).abs() < 120.0,
+            "{} should log timestamps {want:+} s off (FAKETIME={faketime:?}), but they are {off:+.1} s off: the skew is not in effect",
+            r.name
+        );
+    }
+    let clock_names: Vec<&str> = clocks
+        .iter()
+        .map(|(f, _)| if f.is_empty() { "true clock" } else { f })
+        .collect();
+    let names: Vec<String> = cluster.replicas.iter().map(|r| r.name.clone()).collect();
+    let owners = balanced_owners(&cluster).await;
+
+    // (1) Pairs with every combination of clocks chat: nothing lost or
+    // reordered. Each pair starts sending right after it is paired (the
+    // idle timeout is 3 s; pairing all of them first would take longer).
+    let phase = Instant::now();
+    let mut pairs = Vec::new();
+    let mut producers = Vec::new();
+    for i in 0..3 {
+        for j in 0..3 {
+            let a = user_on(&cluster, &owners, &names[i], &format!("A{i}{j}"));
+            let b = user_on(&cluster, &owners, &names[j], &format!("B{i}{j}"));
+            pair(&a, &b).await;
+            let p = vec![(a.clone(), b.clone())];
+            producers.push(tokio::spawn(async move {
+                let sent = exchange(p, 10, Duration::from_millis(250)).await;
+                (sent, Instant::now())
+            }));
+            pairs.push((a, b));
+        }
+    }
+    let mut sent: HashMap<i64, Vec<Sent>> = HashMap::new();
+    let mut last_sent = Vec::new();
+    for p in producers {
+        let (s, at) = p.await.expect("producer");
+        sent.extend(s);
+        last_sent.push(at);
+    }
+    let d = wait_delivered(&pairs, &sent, DELIVERY).await;
+    d.assert_ok("replicas with skewed clocks", false);
+    let users: Vec<&User> = pairs.iter().flat_map(|(a, b)| [a, b]).collect();
+    assert_each_replica_handled(&cluster, &clock_names, &users, "chatting");
+    println!("(1) chatting took {:?}", phase.elapsed());
+
+    // (3) Each chat, quiet since its last message, ends about 3 s later,
+    // and both partners are told once.
+    let phase = Instant::now();
+    let idle = |r: &Received| says_timed(r, "idle_timeout", EN);
+    let told = cluster
+        .tg
+        .wait_until(WAIT, || {
+            users
+                .iter()
+                .all(|u| u.received().iter().any(idle))
+                .then_some(())
+        })
+        .await;
+    if told.is_none() {
+        let untold: Vec<&str> = users
+            .iter()
+            .filter(|u| !u.received().iter().any(idle))
+            .map(|u| u.info.first_name.as_str())
+            .collect();
+        panic!("idle chats never ended for {untold:?}");
+    }
+    for ((a, b), quiet) in pairs.iter().zip(&last_sent) {
+        for u in [a, b] {
+            let at = u.received().iter().find(|r| idle(r)).expect("told").at;
+            let took = at.saturating_duration_since(*quiet);
+            println!(
+                "{}: idle_timeout {took:?} after the last message",
+                u.info.first_name
+            );
+            assert_about_three_seconds(
+                took,
+                &format!("{}'s chat ended as idle", u.info.first_name),
+            );
+        }
+    }
+    // A second notice (the timer firing again on another replica) would
+    // show within a few sweeps.
+    assert_told_once(
+        &cluster,
+        &users,
+        Duration::from_millis(1500),
+        "idle_timeout",
+        idle,
+    )
+    .await;
+    println!("(3) idle timeouts took {:?}", phase.elapsed());
+
+    // (2) A search that finds nobody ends about 3 s later, told once; one
+    // searcher on each replica (searchers would match each other, so one at
+    // a time).
+    let phase = Instant::now();
+    let mut searchers = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        let u = user_on(&cluster, &owners, name, &format!("S{i}"));
+        let started = Instant::now();
+        expect_after(&u, "searching", EN, || {
+            u.command("/search");
+        })
+        .await;
+        let timed_out = u
+            .wait_for("search_timeout", |r| says_timed(r, "search_timeout", EN))
+            .await;
+        let took = timed_out.at.saturating_duration_since(started);
+        println!(
+            "{} (on {name}, {}): search_timeout after {took:?}",
+            u.info.first_name, clock_names[i]
+        );
+        assert_about_three_seconds(took, &format!("{}'s search timed out", u.info.first_name));
+        searchers.push(u);
+    }
+    // A second notice would show within a few sweeps (the earlier
+    // searchers have been watched for longer already).
+    let refs: Vec<&User> = searchers.iter().collect();
+    assert_told_once(
+        &cluster,
+        &refs,
+        Duration::from_millis(2500),
+        "search_timeout",
+        |r| says_timed(r, "search_timeout", EN),
+    )
+    .await;
+    let db = Db::new(&cluster).await;
+    for u in &searchers {
+        db.assert_state(u, "idle", None).await;
+    }
+    assert_each_replica_handled(&cluster, &clock_names, &refs, "searching");
+    println!("(2) search timeouts took {:?}", phase.elapsed());
+
+    // (4) An album sent on each replica is relayed as one album: one
+    // copyMessages call, one media group, the caption on its first part.
+    let phase = Instant::now();
+    let tg = cluster.tg.clone();
+    let mut senders = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        let alice = user_on(&cluster, &owners, name, &format!("P{i}"));
+        let bob = user_on(&cluster, &owners, &names[(i + 1) % 3], &format!("Q{i}"));
+        pair(&alice, &bob).await;
+        let parts = tg.send_album(&alice.info, 3, Some("our trip"));
+        let ids: Vec<i32> = parts.iter().map(|s| s.message_id).collect();
+        let copies = tg
+            .wait_until(WAIT, || {
+                let got: Vec<Received> = bob
+                    .received()
+                    .into_iter()
+                    .filter(|r| {
+                        r.source
+                            .is_some_and(|(c, m)| c == alice.id() && ids.contains(&m))
+                    })
+                    .collect();
+                (got.len() == ids.len()).then_some(got)
+            })
+            .await
+            .unwrap_or_else(|| panic!("{name}'s album never arrived: {:#?}", summary(&bob)));
+        let groups: HashSet<&str> = copies
+            .iter()
+            .map(|r| r.content["media_group_id"].as_str().unwrap_or(""))
+            .collect();
+        assert!(
+            groups.len() == 1 && !groups.contains(""),
+            "the album sent on {name} ({}) arrived as {groups:?}, not as one album",
+            clock_names[i]
+        );
+        let order: Vec<i32> = copies
+            .iter()
+            .filter_map(|r| r.source.map(|s| s.1))
+            .collect();
+        assert_eq!(order, ids, "album parts out of order");
+        assert_eq!(
+            copies[0].text(),
+            Some("our trip"),
+            "caption not on the first part"
+        );
+        senders.push((alice, bob, ids));
+    }
+    // Each album flushed once, with one call (and not again when its
+    // window passes on another replica; ALBUM_WINDOW_MS is 800 by default).
+    let batches_from = |id: i64| -> Vec<CallRecord> {
+        tg.calls_for("copyMessages")
+            .into_iter()
+            .filter(|c| int(&c.params["from_chat_id"]) == Some(id) && c.status == 200)
+            .collect()
+    };
+    let again = tg
+        .wait_until(Duration::from_millis(2000), || {
+            senders
+                .iter()
+                .any(|(alice, _, _)| batches_from(alice.id()).len() > 1)
+                .then_some(())
+        })
+        .await;
+    println!("an album copied again within 2 s: {}", again.is_some());
+    for (i, (alice, _, ids)) in senders.iter().enumerate() {
+        let from_alice = |c: &CallRecord| int(&c.params["from_chat_id"]) == Some(alice.id());
+        let batches = batches_from(alice.id());
+        assert_eq!(
+            batches.len(),
+            1,
+            "the album sent on {} ({}) took {} copyMessages calls: {batches:#?}",
+            names[i],
+            clock_names[i],
+            batches.len()
+        );
+        let singles = tg
+            .calls_for("copyMessage")
+            .iter()
+            .filter(|c| {
+                from_alice(c)
+                    && int(&c.params["message_id"]).is_some_and(|m| ids.contains(&(m as i32)))
+            })
+            .count();
+        assert_eq!(
+            singles, 0,
+            "album parts sent on {} were also copied one by one",
+            names[i]
+        );
+    }
+    let users: Vec<&User> = senders.iter().map(|(a, _, _)| a).collect();
+    assert_each_replica_handled(&cluster, &clock_names, &users, "albums");
+    println!("(4) albums took {:?}", phase.elapsed());
+    assert_all_running(&mut cluster);
 }

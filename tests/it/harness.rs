@@ -183,9 +183,27 @@ impl Cluster {
 
     /// Starts one more replica without waiting; returns its index.
     pub fn spawn_replica(&mut self) -> usize {
+        self.spawn_replica_with_env(&[])
+    }
+
+    /// Starts one more replica with `extra` environment variables on top of
+    /// the cluster's (for this process only, e.g. an `LD_PRELOAD`) and waits
+    /// until it runs; returns its index.
+    pub async fn add_replica_with_env(&mut self, extra: &[(&str, &str)]) -> usize {
+        let idx = self.spawn_replica_with_env(extra);
+        self.replicas[idx].wait_running().await;
+        idx
+    }
+
+    /// [`Cluster::spawn_replica`] with `extra` environment variables on top
+    /// of the cluster's.
+    pub fn spawn_replica_with_env(&mut self, extra: &[(&str, &str)]) -> usize {
         self.spawned += 1;
         let name = format!("r{}", self.spawned);
         let mut env = self.env.clone();
+        for (k, v) in extra {
+            env.insert(k.to_string(), v.to_string());
+        }
         env.insert("REPLICA_ID".into(), name.clone());
         let token = if self.per_replica_tokens {
             let alias = format!("{}-{name}", self.tg.token());
