@@ -10,7 +10,8 @@
 //!   its own connection. After any failed read it re-reads its own pending
 //!   list (Redis may have delivered entries whose reply was lost). Entries go
 //!   to the dispatcher through a bounded channel, each holding one of the
-//!   replica's `MAX_BUFFERED_UPDATES` slots, so a backlog stays in Redis;
+//!   replica's `MAX_BUFFERED_UPDATES` slots (taken after a read, so an idle
+//!   partition's blocking read holds none), so a backlog stays in Redis;
 //! - the *dispatcher* keeps one queue per chat: a chat's updates run strictly
 //!   one after another in stream order, different chats run concurrently
 //!   (bounded by `WORKER_CONCURRENCY` across the replica). There is no batch
@@ -190,14 +191,6 @@ async fn read_loop(
             sleep_or_stop(&stop, Duration::from_millis(100)).await;
             continue;
         }
-        // Room first: every entry read stays pending for us until handled.
-        let slots = tokio::select! {
-            _ = stop.cancelled() => return,
-            s = ctx.buffered.clone().acquire_many_owned(BATCH as u32) => match s {
-                Ok(s) => s,
-                Err(_) => return,
-            },
-        };
         let c = match conn.as_mut() {
             Some(c) => c,
             None => match ctx.store.blocking_connection(BLOCK).await {
@@ -259,6 +252,20 @@ async fn read_loop(
         match read {
             Ok(entries) => {
                 backoff = Duration::from_millis(100);
+                if entries.is_empty() {
+                    continue;
+                }
+                // One of the replica's buffer slots per entry read. Taken
+                // after the read, never held through a blocking one (idle
+                // partitions would starve busy ones): at most one batch per
+                // partition waits here beyond MAX_BUFFERED_UPDATES.
+                let slots = tokio::select! {
+                    _ = stop.cancelled() => return,
+                    s = ctx.buffered.clone().acquire_many_owned(entries.len() as u32) => match s {
+                        Ok(s) => s,
+                        Err(_) => return,
+                    },
+                };
                 if !hand_over(&tx, slots, entries).await {
                     return;
                 }
@@ -357,7 +364,7 @@ async fn hand_over(
 ) -> bool {
     for entry in entries {
         let Some(slot) = slots.split(1) else {
-            // Never more entries than slots (reads ask for BATCH at most).
+            // Never: one slot was taken per entry.
             tracing::error!("more entries read than buffer slots; entry left pending");
             continue;
         };

@@ -89,6 +89,8 @@ impl Bench {
             ("LOG_FORMAT", "json".to_string()),
             ("RUST_LOG", "warn".to_string()),
             ("PARTITIONS", "64".to_string()),
+            // The handled journal is a test hook: off, as in production.
+            ("HANDLED_JOURNAL", String::new()),
         ] {
             env.insert(k.into(), v);
         }
