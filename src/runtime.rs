@@ -1,6 +1,6 @@
 //! The replica runtime's shared state: what its long-running parts (the
 //! poller or webhook, partition ownership, workers, timers, the HTTP
-//! endpoint) have in common. Built by [`crate::app`]; the bot's handlers never
+//! endpoint) have in common. Built by the composition root (`app`); the bot's handlers never
 //! see it, they get [`crate::bot::Deps`].
 
 use std::fs::File;
