@@ -40,6 +40,7 @@ pub struct ChatService {
     cooldown_secs: u64,
     album_window_ms: u64,
     partitions: u32,
+    rules_version: u32,
 }
 
 impl ChatService {
@@ -52,6 +53,7 @@ impl ChatService {
             cooldown_secs: settings.rejoin_cooldown.as_secs(),
             album_window_ms: settings.album_window.as_millis() as u64,
             partitions: settings.partitions,
+            rules_version: settings.rules_version,
         }
     }
 
@@ -71,8 +73,27 @@ impl ChatService {
             scan: SCAN,
             user_ttl_secs: USER_TTL_SECS,
             partition: partition_of(user, self.partitions),
+            rules_version: self.rules_version,
         };
         self.store.search(user, tg, &args).await
+    }
+
+    /// The rules version users accept before searching (0: none asked).
+    pub fn rules_version(&self) -> u32 {
+        self.rules_version
+    }
+
+    /// Records acceptance of the rules of `version`; false (nothing stored)
+    /// when that is not the current version (a button under an old prompt,
+    /// or forged data).
+    pub async fn accept_rules(&self, user: i64, version: u32) -> StoreResult<bool> {
+        if version == 0 || version != self.rules_version {
+            return Ok(false);
+        }
+        self.store
+            .accept_rules(user, version, USER_TTL_SECS)
+            .await?;
+        Ok(true)
     }
 
     /// Leave the chat (both sides at once) or the queue.

@@ -81,6 +81,9 @@ pub struct Settings {
     pub inbound_notice_secs: u64,
     pub max_inflight_sends: usize,
     pub max_buffered_updates: usize,
+    /// Version of the rules users accept before their first search; raising
+    /// it asks everyone again. 0: no acceptance asked.
+    pub rules_version: u32,
     /// Where the handled-updates journal goes (a test hook; off when None).
     pub handled_journal: Option<std::path::PathBuf>,
 }
@@ -264,6 +267,11 @@ pub const VARIABLES: &[(&str, Option<&str>, &str)] = &[
         "MAX_BUFFERED_UPDATES",
         Some("2048"),
         "Stream entries a replica holds in memory at once (the backlog stays in Redis)",
+    ),
+    (
+        "RULES_VERSION",
+        Some("1"),
+        "Version of the rules and 18+ confirmation accepted before the first search; raise it to ask everyone again (0 = ask nobody)",
     ),
     (
         "HANDLED_JOURNAL",
@@ -576,6 +584,7 @@ impl Raw {
             inbound_notice_secs: self.number("INBOUND_NOTICE_SECS", 1, 86_400)?,
             max_inflight_sends: self.number("MAX_INFLIGHT_SENDS", 1, 10_000)?,
             max_buffered_updates: self.number("MAX_BUFFERED_UPDATES", 64, 1_000_000)?,
+            rules_version: self.number("RULES_VERSION", 0, 1_000_000)?,
             handled_journal: self.get("HANDLED_JOURNAL").map(std::path::PathBuf::from),
         })
     }

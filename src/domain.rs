@@ -96,6 +96,11 @@ pub enum SearchOutcome {
     Queued {
         lang: Lang,
     },
+    /// The user has not accepted the current rules: nothing changed, show
+    /// them the rules.
+    RulesNotAccepted {
+        lang: Lang,
+    },
     Matched {
         lang: Lang,
         partner: i64,

@@ -138,7 +138,7 @@ impl Keys {
     /// Hash per user: `st` (idle|search|chat), `p` partner id, `c` chat id,
     /// `pt` partition, `lang` language replies use, `lo` language chosen with
     /// /language, `sl` same-language matching (1), `pr` protect my messages
-    /// (1). EXPIRE 30 days after the last search, message or setting change.
+    /// (1), `rv` rules version accepted. EXPIRE 30 days after the last search, message or setting change.
     pub fn user(&self, id: i64) -> String {
         format!("{}{USER}{id}", self.base)
     }

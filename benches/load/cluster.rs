@@ -89,6 +89,8 @@ impl Bench {
             ("LOG_FORMAT", "json".to_string()),
             ("RUST_LOG", "warn".to_string()),
             ("PARTITIONS", "64".to_string()),
+            // Simulated users search at once (no rules prompt).
+            ("RULES_VERSION", "0".to_string()),
         ] {
             env.insert(k.into(), v);
         }

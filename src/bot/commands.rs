@@ -104,6 +104,10 @@ pub enum Callback {
     Language(Lang),
     Set(Setting, bool),
     ShowSettings,
+    /// "I am 18 or older and accept" under the rules of this version (the
+    /// handler checks it is the current one: the data can be forged or old).
+    AcceptRules(u32),
+    DeclineRules,
 }
 
 fn setting_name(s: Setting) -> &'static str {
@@ -119,11 +123,19 @@ impl Callback {
             Callback::Language(l) => format!("lang:{}", l.code()),
             Callback::Set(s, v) => format!("set:{}:{}", setting_name(s), u8::from(v)),
             Callback::ShowSettings => "set:show".into(),
+            Callback::AcceptRules(v) => format!("rules:accept:{v}"),
+            Callback::DeclineRules => "rules:decline".into(),
         }
     }
 
     pub fn parse(data: &str) -> Option<Callback> {
         match data.split_once(':')? {
+            ("rules", "decline") => Some(Callback::DeclineRules),
+            ("rules", rest) => rest
+                .strip_prefix("accept:")
+                .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|v| v.parse().ok())
+                .map(Callback::AcceptRules),
             ("lang", code) => Lang::ALL
                 .iter()
                 .find(|l| l.code() == code)
@@ -184,9 +196,16 @@ mod tests {
             Callback::Set(Setting::SameLanguage, true),
             Callback::Set(Setting::SameLanguage, false),
             Callback::ShowSettings,
+            Callback::AcceptRules(1),
+            Callback::AcceptRules(7),
+            Callback::DeclineRules,
         ] {
             assert_eq!(Callback::parse(&c.data()), Some(c));
         }
+        assert_eq!(Callback::parse("rules:accept:"), None);
+        assert_eq!(Callback::parse("rules:accept:+1"), None);
+        assert_eq!(Callback::parse("rules:accept:99999999999"), None);
+        assert_eq!(Callback::parse("rules:junk"), None);
         assert_eq!(
             Callback::parse("set:protect:1"),
             Some(Callback::Set(Setting::Protect, true))

@@ -8,7 +8,7 @@ use teloxide::types::{
 
 use super::commands::{help, Button, Callback, Command};
 use super::deps::{Deps, HandlerResult};
-use super::keyboards::{language_picker, settings_buttons, Keyboard};
+use super::keyboards::{language_picker, rules_buttons, settings_buttons, Keyboard};
 use super::reply::{deliver, partner_gone, say, send, Delivery, Reply, Sent};
 use super::texts::{text, user_lang, welcome, Lang};
 use super::timed::flush_album;
@@ -75,6 +75,7 @@ async fn search(deps: &Deps, user: i64, tg: Lang) -> HandlerResult {
             ("already_searching", lang, Keyboard::Searching)
         }
         SearchOutcome::Queued { lang } => ("searching", lang, Keyboard::Searching),
+        SearchOutcome::RulesNotAccepted { lang } => return rules_prompt(deps, user, lang).await,
         SearchOutcome::Matched {
             lang,
             partner,
@@ -91,6 +92,13 @@ async fn search(deps: &Deps, user: i64, tg: Lang) -> HandlerResult {
         }
     };
     say(deps, user, Reply::key(key, lang).keyboard(kb)).await
+}
+
+/// The rules and the 18+ confirmation, with accept and decline buttons.
+async fn rules_prompt(deps: &Deps, user: i64, lang: Lang) -> HandlerResult {
+    let body = format!("{}\n\n{}", text("rules", lang), text("rules_confirm", lang));
+    let buttons = rules_buttons(lang, deps.chat.rules_version());
+    say(deps, user, Reply::body(body, lang).buttons(buttons)).await
 }
 
 async fn stop(deps: &Deps, user: i64, tg: Lang) -> HandlerResult {
@@ -336,6 +344,19 @@ pub async fn callback(deps: Arc<Deps>, q: CallbackQuery) -> HandlerResult {
         Some(Callback::Set(setting, value)) => {
             deps.chat.set_setting(user, setting, value).await?;
             true
+        }
+        Some(Callback::AcceptRules(version)) => {
+            // An old prompt's button stores nothing; the search shows the
+            // current rules again then.
+            deps.chat.accept_rules(user, version).await?;
+            answer(None).await?;
+            return search(&deps, user, tg).await;
+        }
+        Some(Callback::DeclineRules) => {
+            answer(None).await?;
+            let lang = deps.chat.user_view(user, tg).await?.lang;
+            let reply = Reply::key("rules_declined", lang).keyboard(Keyboard::Idle);
+            return say(&deps, user, reply).await;
         }
         // An old button (no value in its data): show the current values.
         Some(Callback::ShowSettings) => false,

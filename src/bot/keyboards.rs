@@ -73,3 +73,17 @@ pub fn settings_buttons(lang: Lang, s: UserSettings) -> InlineKeyboardMarkup {
         )],
     ])
 }
+
+/// Under the rules prompt: accept (carrying the version shown) or decline.
+pub fn rules_buttons(lang: Lang, version: u32) -> InlineKeyboardMarkup {
+    InlineKeyboardMarkup::new(vec![
+        vec![InlineKeyboardButton::callback(
+            text("btn_rules_accept", lang),
+            Callback::AcceptRules(version).data(),
+        )],
+        vec![InlineKeyboardButton::callback(
+            text("btn_rules_decline", lang),
+            Callback::DeclineRules.data(),
+        )],
+    ])
+}

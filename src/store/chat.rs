@@ -53,6 +53,8 @@ pub struct SearchArgs {
     pub user_ttl_secs: u64,
     /// The user's partition (timer events for them go to its stream).
     pub partition: u32,
+    /// Rules version the user must have accepted (0: none).
+    pub rules_version: u32,
 }
 
 /// The arguments of a routing call that are the same for every message.
@@ -111,13 +113,15 @@ impl Store {
             .arg(a.idle_timeout_ms)
             .arg(a.scan)
             .arg(a.user_ttl_secs)
-            .arg(a.partition);
+            .arg(a.partition)
+            .arg(a.rules_version);
         let r = self.reply("search", &inv).await?;
         let lang = r.lang(1);
         Ok(match r.str(0) {
             Some("chatting") => SearchOutcome::AlreadyChatting { lang },
             Some("searching") => SearchOutcome::AlreadySearching { lang },
             Some("queued") => SearchOutcome::Queued { lang },
+            Some("rules") => SearchOutcome::RulesNotAccepted { lang },
             Some("matched") => SearchOutcome::Matched {
                 lang,
                 partner: r.int(2)?,
@@ -375,6 +379,19 @@ impl Store {
             .arg(user)
             .arg(setting_field(s))
             .arg(u8::from(value))
+            .arg(ttl_secs)
+            .invoke_async::<()>(&mut self.conn())
+            .await?;
+        Ok(())
+    }
+
+    /// Records that the user accepted the rules of `version` (idempotent).
+    pub async fn accept_rules(&self, user: i64, version: u32, ttl_secs: u64) -> StoreResult<()> {
+        self.scripts
+            .rules_accept
+            .arg(self.keys.base())
+            .arg(user)
+            .arg(version)
             .arg(ttl_secs)
             .invoke_async::<()>(&mut self.conn())
             .await?;

@@ -36,6 +36,7 @@ pub(super) struct Scripts {
     pub album_take: Script,
     pub timers_due: Script,
     pub settings_set: Script,
+    pub rules_accept: Script,
     pub instance_claim: Script,
     pub reserve: Script,
     pub freeze: Script,
@@ -63,6 +64,7 @@ impl Scripts {
             album_take: script(include_str!("../scripts/album_take.lua")),
             timers_due: script(include_str!("../scripts/timers_due.lua")),
             settings_set: script(include_str!("../scripts/settings_set.lua")),
+            rules_accept: script(include_str!("../scripts/rules_accept.lua")),
             instance_claim: script(include_str!("../scripts/instance_claim.lua")),
             reserve: script(include_str!("../scripts/reserve.lua")),
             freeze: script(include_str!("../scripts/freeze.lua")),
@@ -101,6 +103,7 @@ mod tests {
             ("album_take", include_str!("../scripts/album_take.lua")),
             ("timers_due", include_str!("../scripts/timers_due.lua")),
             ("settings_set", include_str!("../scripts/settings_set.lua")),
+            ("rules_accept", include_str!("../scripts/rules_accept.lua")),
             (
                 "instance_claim",
                 include_str!("../scripts/instance_claim.lua"),

@@ -135,6 +135,9 @@ impl Cluster {
             ("TG_CHAT_BURST", "10000".to_string()),
             ("INBOUND_RATE", "10000".to_string()),
             ("INBOUND_BURST", "10000".to_string()),
+            // No rules prompt before searching: tests of other features
+            // search at once; tests/it/consent.rs sets a version.
+            ("RULES_VERSION", "0".to_string()),
         ] {
             env.insert(k.to_string(), v);
         }

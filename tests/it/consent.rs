@@ -1,0 +1,143 @@
+//! Consent and content safety: the rules and 18+ acceptance before the
+//! first search (a new RULES_VERSION asks again), message kinds that are
+//! never relayed (contacts, stories), /deletedata and /privacy.
+
+use anonchat::bot::commands::Callback;
+use anonchat_testkit::fake::Received;
+
+use crate::chat::{barrier, count, en, expect_after, summary, wait_nth_in, wait_says, Db, EN};
+use crate::harness::{Cluster, User, WAIT};
+
+/// The rules prompt: the rules, the 18+ line, accept and decline buttons.
+fn is_rules_prompt(r: &Received) -> bool {
+    r.source.is_none()
+        && r.text()
+            .is_some_and(|t| t.contains(&en("rules")) && t.contains(&en("rules_confirm")))
+}
+
+fn prompts(u: &User) -> Vec<Received> {
+    u.received().into_iter().filter(is_rules_prompt).collect()
+}
+
+async fn wait_prompt(u: &User, n: usize) -> Received {
+    u.tg.wait_until(WAIT, || prompts(u).into_iter().nth(n - 1))
+        .await
+        .unwrap_or_else(|| panic!("no rules prompt #{n}: {:#?}", summary(u)))
+}
+
+/// Callback data of the inline buttons on `r`.
+fn buttons(r: &Received) -> Vec<String> {
+    r.content["reply_markup"]["inline_keyboard"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|row| row.as_array().cloned().unwrap_or_default())
+        .filter_map(|b| b["callback_data"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// Presses `data` under message `message_id` and waits for the answer.
+async fn press(u: &User, message_id: i32, data: &str) {
+    let cb =
+        u.tg.press_button(&u.info, message_id, data)
+            .expect("button's message exists");
+    let answered =
+        u.tg.wait_until(WAIT, || {
+            u.tg.callback_answers()
+                .iter()
+                .any(|a| a["callback_query_id"].as_str() == Some(cb.callback_query_id.as_str()))
+                .then_some(())
+        })
+        .await;
+    assert!(answered.is_some(), "callback {data} never answered");
+}
+
+/// Searches, gets the prompt and accepts; waits for the search reply `then`.
+async fn accept_and_search(u: &User, then: &str) {
+    let n = prompts(u).len() + 1;
+    u.command("/search");
+    let prompt = wait_prompt(u, n).await;
+    let accept = buttons(&prompt)
+        .into_iter()
+        .find(|d| d.starts_with("rules:accept:"))
+        .expect("an accept button");
+    let before = count(u, then);
+    press(u, prompt.message_id, &accept).await;
+    wait_nth_in(u, then, EN, before + 1).await;
+}
+
+/// Two users who accepted the rules, chatting.
+#[allow(dead_code)]
+async fn consented_pair(a: &User, b: &User) {
+    accept_and_search(a, "searching").await;
+    accept_and_search(b, "found").await;
+    wait_says(a, "found").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_search_waits_for_the_rules_and_a_new_version_asks_again() {
+    let mut cluster = Cluster::start_with(1, &[("RULES_VERSION", "1")]).await;
+    let db = Db::new(&cluster).await;
+    let alice = cluster.user("Alice");
+    let bob = cluster.user("Bob");
+
+    // Before accepting: the prompt, and nobody is queued.
+    alice.command("/search");
+    let prompt = wait_prompt(&alice, 1).await;
+    assert_eq!(
+        buttons(&prompt),
+        vec!["rules:accept:1".to_string(), "rules:decline".to_string()]
+    );
+    barrier(&alice, EN).await;
+    db.assert_state(&alice, "idle", None).await;
+    assert_eq!(count(&alice, "searching"), 0);
+
+    // Declining: no search, and Search shows the prompt again.
+    press(&alice, prompt.message_id, "rules:decline").await;
+    wait_says(&alice, "rules_declined").await;
+    db.assert_state(&alice, "idle", None).await;
+    // A forged or stale version accepts nothing: the prompt comes again.
+    press(&alice, prompt.message_id, "rules:accept:2").await;
+    wait_prompt(&alice, 2).await;
+    db.assert_state(&alice, "idle", None).await;
+
+    // Accepting searches at once; then a stranger who accepted pairs.
+    accept_and_search(&alice, "searching").await;
+    db.assert_state(&alice, "search", None).await;
+    accept_and_search(&bob, "found").await;
+    wait_says(&alice, "found").await;
+    db.assert_state(&alice, "chat", Some(&bob)).await;
+    alice.command("/stop");
+    wait_says(&alice, "you_left").await;
+    // Accepted once: the next search goes straight to the queue.
+    let before = prompts(&alice).len();
+    expect_after(&alice, "searching", EN, || {
+        alice.command("/search");
+    })
+    .await;
+    assert_eq!(prompts(&alice).len(), before);
+    alice.command("/stop");
+    wait_says(&alice, "search_cancelled").await;
+
+    // The operator raises the version: everyone is asked again.
+    for r in &cluster.replicas {
+        r.terminate();
+    }
+    for r in cluster.replicas.iter_mut() {
+        r.wait_exit(WAIT).await.expect("replica exits on SIGTERM");
+    }
+    cluster.env.insert("RULES_VERSION".into(), "2".into());
+    cluster.add_replica().await;
+    let before = prompts(&alice).len();
+    alice.command("/search");
+    let again = wait_prompt(&alice, before + 1).await;
+    assert!(buttons(&again).contains(&"rules:accept:2".to_string()));
+    // The button under the old prompt (version 1) does not accept version 2.
+    press(&alice, prompt.message_id, "rules:accept:1").await;
+    wait_prompt(&alice, before + 2).await;
+    barrier(&alice, EN).await;
+    db.assert_state(&alice, "idle", None).await;
+    press(&alice, again.message_id, &Callback::AcceptRules(2).data()).await;
+    wait_nth_in(&alice, "searching", EN, 3).await;
+    db.assert_state(&alice, "search", None).await;
+}
