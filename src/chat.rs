@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use crate::config::Settings;
 use crate::domain::{
-    AlbumPart, Budgets, ChatId, CopyPair, Lang, LeaveOutcome, Route, SearchOutcome, Setting,
-    Traffic, UserSettings, UserView,
+    AlbumPart, Budgets, ChatId, CopyPair, Lang, LeaveOutcome, MessageKind, RelayPolicy, Route,
+    SearchOutcome, Setting, Traffic, UserSettings, UserView,
 };
 use crate::keys::partition_of;
 use crate::store::chat::{RouteArgs, SearchArgs, SweepArgs};
@@ -41,6 +41,7 @@ pub struct ChatService {
     album_window_ms: u64,
     partitions: u32,
     rules_version: u32,
+    relay: RelayPolicy,
 }
 
 impl ChatService {
@@ -54,6 +55,7 @@ impl ChatService {
             album_window_ms: settings.album_window.as_millis() as u64,
             partitions: settings.partitions,
             rules_version: settings.rules_version,
+            relay: RelayPolicy::from_settings(settings),
         }
     }
 
@@ -76,6 +78,11 @@ impl ChatService {
             rules_version: self.rules_version,
         };
         self.store.search(user, tg, &args).await
+    }
+
+    /// Whether messages of `kind` may be relayed (`RELAY_KINDS`).
+    pub fn relay_allowed(&self, kind: MessageKind) -> bool {
+        self.relay.allows(kind)
     }
 
     /// The rules version users accept before searching (0: none asked).

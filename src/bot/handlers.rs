@@ -7,6 +7,7 @@ use teloxide::types::{
 };
 
 use super::commands::{help, Button, Callback, Command};
+use super::content::kind_of;
 use super::deps::{Deps, HandlerResult};
 use super::keyboards::{language_picker, rules_buttons, settings_buttons, Keyboard};
 use super::reply::{deliver, partner_gone, say, send, Delivery, Reply, Sent};
@@ -192,6 +193,11 @@ async fn route_after_album(
 pub async fn relay(deps: Arc<Deps>, msg: Message) -> HandlerResult {
     let user = msg.chat.id.0;
     let tg = user_lang(msg.from.as_ref());
+    if !deps.chat.relay_allowed(kind_of(&msg)) {
+        // Contacts and stories reveal who someone is: never relayed by default.
+        let lang = deps.chat.user_view(user, tg).await?.lang;
+        return say(&deps, user, Reply::key("kind_not_allowed", lang)).await;
+    }
     if let Some(group) = msg.media_group_id() {
         // Album parts are gathered in Redis and relayed together when the
         // album's window closes (see `timed`).

@@ -4,8 +4,11 @@
 
 use anonchat::bot::commands::Callback;
 use anonchat_testkit::fake::Received;
+use serde_json::{json, Value};
 
-use crate::chat::{barrier, count, en, expect_after, summary, wait_nth_in, wait_says, Db, EN};
+use crate::chat::{
+    barrier, count, en, expect_after, int, pair, summary, wait_nth_in, wait_says, Db, EN,
+};
 use crate::harness::{Cluster, User, WAIT};
 
 /// The rules prompt: the rules, the 18+ line, accept and decline buttons.
@@ -140,4 +143,78 @@ async fn the_first_search_waits_for_the_rules_and_a_new_version_asks_again() {
     press(&alice, again.message_id, &Callback::AcceptRules(2).data()).await;
     wait_nth_in(&alice, "searching", EN, 3).await;
     db.assert_state(&alice, "search", None).await;
+}
+
+/// Everything the fake recorded as copied from `from`'s message `id`.
+fn copies_of(cluster: &Cluster, from: &User, id: i32) -> usize {
+    [
+        "copyMessage",
+        "copyMessages",
+        "forwardMessage",
+        "forwardMessages",
+    ]
+    .iter()
+    .flat_map(|m| cluster.tg.calls_for(m))
+    .filter(|c| {
+        let p = &c.params;
+        let from_chat = int(&p["from_chat_id"]) == Some(from.id());
+        let one = int(&p["message_id"]) == Some(i64::from(id));
+        let many = match &p["message_ids"] {
+            Value::Array(ids) => ids.iter().any(|v| int(v) == Some(i64::from(id))),
+            Value::String(s) => s.contains(&id.to_string()),
+            _ => false,
+        };
+        from_chat && (one || many)
+    })
+    .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contacts_and_stories_are_never_relayed_and_the_sender_is_told_once() {
+    let cluster = Cluster::start(1).await;
+    let alice = cluster.user("Alice");
+    let bob = cluster.user("Bob");
+    pair(&alice, &bob).await;
+
+    let contact = alice.tg.send_message(
+        &alice.info,
+        json!({"contact": {"phone_number": "+15550001111", "first_name": "Alice", "user_id": alice.id()}}),
+    );
+    let story = alice.tg.send_message(
+        &alice.info,
+        json!({"story": {"chat": {"id": alice.id(), "type": "private", "first_name": "Alice"}, "id": 7}}),
+    );
+    let text = alice.send_text("still here");
+    let copy = bob
+        .wait_for("the text after the refused ones", |r| {
+            r.source == Some((alice.id(), text.message_id))
+        })
+        .await;
+    assert_eq!(copy.text(), Some("still here"));
+    barrier(&alice, EN).await;
+
+    assert_eq!(
+        count(&alice, "kind_not_allowed"),
+        2,
+        "{:#?}",
+        summary(&alice)
+    );
+    for (what, sent) in [("contact", contact), ("story", story)] {
+        assert_eq!(
+            copies_of(&cluster, &alice, sent.message_id),
+            0,
+            "{what} copied"
+        );
+    }
+    let leaked: Vec<_> = bob
+        .received()
+        .into_iter()
+        .filter(|r| {
+            r.content.get("contact").is_some()
+                || r.content.get("story").is_some()
+                || r.text().is_some_and(|t| t.contains("+15550001111"))
+        })
+        .collect();
+    assert!(leaked.is_empty(), "bob got {leaked:#?}");
+    assert_eq!(count(&bob, "kind_not_allowed"), 0);
 }
