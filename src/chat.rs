@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use crate::config::Settings;
 use crate::domain::{
-    AlbumPart, Budgets, ChatId, CopyPair, Lang, LeaveOutcome, MessageKind, RelayPolicy, Route,
-    SearchOutcome, Setting, Traffic, UserSettings, UserView,
+    AlbumPart, Budgets, ChatId, CopyPair, Erased, Lang, LeaveOutcome, MessageKind, RelayPolicy,
+    Route, SearchOutcome, Setting, Traffic, UserSettings, UserView,
 };
 use crate::keys::partition_of;
 use crate::store::chat::{RouteArgs, SearchArgs, SweepArgs};
@@ -78,6 +78,12 @@ impl ChatService {
             rules_version: self.rules_version,
         };
         self.store.search(user, tg, &args).await
+    }
+
+    /// /deletedata: ends the user's chat or search and erases everything
+    /// stored about them (see docs/redis.md, "Erasing a user").
+    pub async fn erase(&self, user: i64, tg: Option<Lang>) -> StoreResult<Erased> {
+        self.store.erase_user(user, tg).await
     }
 
     /// Whether messages of `kind` may be relayed (`RELAY_KINDS`).

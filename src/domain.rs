@@ -129,6 +129,14 @@ pub enum LeaveOutcome {
     },
 }
 
+/// What /deletedata did: everything about the user is gone; `partner` (id,
+/// language) was in a chat with them, which has ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Erased {
+    pub lang: Lang,
+    pub partner: Option<(i64, Lang)>,
+}
+
 /// Where a user's message goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {

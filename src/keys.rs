@@ -204,6 +204,29 @@ impl Keys {
         )
     }
 
+    /// SCAN pattern of every message-map bucket of `chat` (`/deletedata`);
+    /// the bucket number is what follows [`Keys::message_map_prefix`].
+    pub fn message_maps_pattern(&self, chat: i64) -> String {
+        format!("{}*", glob_escape(&self.message_map_prefix(chat)))
+    }
+
+    /// `mm:{chat}:`, the start of each of its buckets' keys.
+    pub fn message_map_prefix(&self, chat: i64) -> String {
+        format!("{}{MESSAGE_MAP}{chat}:", self.base)
+    }
+
+    /// SCAN patterns of the cooldown markers naming `user` (either side);
+    /// the pair id is what follows [`Keys::left_prefix`].
+    pub fn left_patterns(&self, user: i64) -> [String; 2] {
+        let p = glob_escape(&self.left_prefix());
+        [format!("{p}{user}:*"), format!("{p}*:{user}")]
+    }
+
+    /// `left:`, the start of every cooldown marker.
+    pub fn left_prefix(&self) -> String {
+        format!("{}{LEFT}", self.base)
+    }
+
     /// Pub/sub channel: "poller" when the poller lease is released,
     /// "partitions" when partitions are handed back, so others act at once.
     pub fn events(&self) -> String {
@@ -241,6 +264,18 @@ impl Keys {
     }
 }
 
+/// `s` with Redis glob characters escaped, for a literal SCAN MATCH part.
+fn glob_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// Lua that every script starts with: `B`, the key base (`ARGV[1]` by
 /// convention), and a builder per key, generated from the names above.
 pub fn lua_prelude() -> String {
@@ -275,7 +310,7 @@ pub fn lua_prelude() -> String {
         ("inbound", INBOUND),
         ("notice", NOTICE),
     ];
-    let mut lua = String::from("local B = ARGV[1]\nlocal K = {}\n");
+    let mut lua = format!("local B = ARGV[1]\nlocal K = {{}}\nlocal MAP_BUCKET = {MAP_BUCKET}\n");
     for (name, key) in fixed {
         lua.push_str(&format!("function K.{name}() return B .. '{key}' end\n"));
     }
@@ -319,6 +354,12 @@ mod tests {
         }
         assert_eq!(k.left(9, 7), "t1:v1:left:7:9");
         assert_eq!(k.message_map(7, 130), "t1:v1:mm:7:2");
+        assert_eq!(k.message_maps_pattern(7), "t1:v1:mm:7:*");
+        assert_eq!(Keys::new("a*b").message_maps_pattern(7), "a\\*b:v1:mm:7:*");
+        assert_eq!(
+            k.left_patterns(7),
+            ["t1:v1:left:7:*".to_string(), "t1:v1:left:*:7".to_string()]
+        );
     }
 
     #[test]

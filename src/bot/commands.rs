@@ -20,6 +20,8 @@ pub enum Command {
     Rules,
     Language,
     Settings,
+    Privacy,
+    Deletedata,
 }
 
 impl Command {
@@ -31,6 +33,8 @@ impl Command {
         ("settings", "cmd_settings"),
         ("language", "cmd_language"),
         ("rules", "cmd_rules"),
+        ("privacy", "cmd_privacy"),
+        ("deletedata", "cmd_deletedata"),
         ("help", "cmd_help"),
         ("start", "cmd_start"),
     ];

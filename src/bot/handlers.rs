@@ -11,7 +11,7 @@ use super::content::kind_of;
 use super::deps::{Deps, HandlerResult};
 use super::keyboards::{language_picker, rules_buttons, settings_buttons, Keyboard};
 use super::reply::{deliver, partner_gone, say, send, Delivery, Reply, Sent};
-use super::texts::{text, user_lang, welcome, Lang};
+use super::texts::{text, text_with, user_lang, welcome, Lang};
 use super::timed::flush_album;
 use crate::domain::{LeaveOutcome, Route, SearchOutcome, Traffic};
 use crate::telegram::{SendError, Slot};
@@ -37,6 +37,22 @@ pub async fn command(deps: Arc<Deps>, msg: Message, cmd: Command) -> HandlerResu
             };
             let reply = Reply::body(body, view.lang).keyboard(Keyboard::of(view.state));
             say(&deps, user, reply).await
+        }
+        Command::Privacy => {
+            let lang = deps.chat.user_view(user, tg).await?.lang;
+            let days = (crate::chat::USER_TTL_SECS / 86_400).to_string();
+            let hours = (crate::chat::MAP_TTL_SECS / 3600).to_string();
+            let body = text_with("privacy", lang, &[("days", &days), ("hours", &hours)]);
+            say(&deps, user, Reply::body(body, lang)).await
+        }
+        Command::Deletedata => {
+            let erased = deps.chat.erase(user, Some(tg)).await?;
+            if let Some((partner, partner_lang)) = erased.partner {
+                let left = Reply::key("partner_left", partner_lang).keyboard(Keyboard::Idle);
+                say(&deps, partner, left).await?;
+            }
+            let done = Reply::key("deletedata_done", erased.lang).keyboard(Keyboard::Idle);
+            say(&deps, user, done).await
         }
         Command::Language => {
             let lang = deps.chat.user_view(user, tg).await?.lang;

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use super::{deferred, Store, StoreError, StoreResult};
 use crate::domain::{
-    AlbumPart, Budgets, ChatId, CopyPair, Lang, LeaveOutcome, Route, SearchOutcome, Setting,
-    Traffic, UserSettings, UserState, UserView,
+    AlbumPart, Budgets, ChatId, CopyPair, Erased, Lang, LeaveOutcome, Route, SearchOutcome,
+    Setting, Traffic, UserSettings, UserState, UserView,
 };
 
 /// A script's reply: a flat list of strings, read by position.
@@ -383,6 +383,99 @@ impl Store {
             .invoke_async::<()>(&mut self.conn())
             .await?;
         Ok(())
+    }
+
+    /// Erases the user (/deletedata): ends their chat or search and deletes
+    /// every key about them, their message maps (both directions) and the
+    /// cooldown markers naming them. Maps are found by SCAN; a second pass
+    /// catches a copy the partner's worker mapped while the first ran.
+    pub async fn erase_user(&self, user: i64, tg: Option<Lang>) -> StoreResult<Erased> {
+        let mut first: Option<Erased> = None;
+        for _ in 0..2 {
+            let (buckets, pairs) = self.scan_user_leftovers(user).await?;
+            if first.is_some() && buckets.is_empty() && pairs.is_empty() {
+                break;
+            }
+            // Batches keep one script call short.
+            let mut chunks: Vec<(&[String], &[String])> = buckets
+                .chunks(256)
+                .map(|b| (b, &[][..]))
+                .chain(pairs.chunks(256).map(|p| (&[][..], p)))
+                .collect();
+            if chunks.is_empty() {
+                chunks.push((&[], &[]));
+            }
+            for (b, p) in chunks {
+                let mut inv = self.scripts.erase.prepare_invoke();
+                inv.arg(self.keys.base())
+                    .arg(user)
+                    .arg(tg.map(Lang::code).unwrap_or(""))
+                    .arg(b.len());
+                for x in b.iter().chain(p) {
+                    inv.arg(x);
+                }
+                let r = self.reply("erase", &inv).await?;
+                if r.str(0) != Some("erased") {
+                    return Err(r.unexpected());
+                }
+                let partner = r.opt_int::<i64>(2).map(|id| (id, r.lang(3)));
+                if first.is_none() {
+                    first = Some(Erased {
+                        lang: r.lang(1),
+                        partner,
+                    });
+                }
+            }
+        }
+        Ok(first.unwrap_or(Erased {
+            lang: tg.unwrap_or(Lang::En),
+            partner: None,
+        }))
+    }
+
+    /// The user's message-map bucket numbers and the pair ids of cooldown
+    /// markers naming them (SCAN, never KEYS).
+    async fn scan_user_leftovers(&self, user: i64) -> StoreResult<(Vec<String>, Vec<String>)> {
+        let map_prefix = self.keys.message_map_prefix(user);
+        let left_prefix = self.keys.left_prefix();
+        let mut buckets = Vec::new();
+        for key in self.scan(&self.keys.message_maps_pattern(user)).await? {
+            if let Some(b) = key.strip_prefix(&map_prefix) {
+                if !b.is_empty() && b.bytes().all(|c| c.is_ascii_digit()) {
+                    buckets.push(b.to_string());
+                }
+            }
+        }
+        let mut pairs = Vec::new();
+        for pattern in self.keys.left_patterns(user) {
+            for key in self.scan(&pattern).await? {
+                if let Some(pair) = key.strip_prefix(&left_prefix) {
+                    pairs.push(pair.to_string());
+                }
+            }
+        }
+        Ok((buckets, pairs))
+    }
+
+    async fn scan(&self, pattern: &str) -> StoreResult<Vec<String>> {
+        let mut conn = self.conn();
+        let mut cursor: u64 = 0;
+        let mut out = Vec::new();
+        loop {
+            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(pattern)
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(&mut conn)
+                .await?;
+            out.extend(keys);
+            if next == 0 {
+                return Ok(out);
+            }
+            cursor = next;
+        }
     }
 
     /// Records that the user accepted the rules of `version` (idempotent).

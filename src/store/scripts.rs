@@ -37,6 +37,7 @@ pub(super) struct Scripts {
     pub timers_due: Script,
     pub settings_set: Script,
     pub rules_accept: Script,
+    pub erase: Script,
     pub instance_claim: Script,
     pub reserve: Script,
     pub freeze: Script,
@@ -65,6 +66,7 @@ impl Scripts {
             timers_due: script(include_str!("../scripts/timers_due.lua")),
             settings_set: script(include_str!("../scripts/settings_set.lua")),
             rules_accept: script(include_str!("../scripts/rules_accept.lua")),
+            erase: script(include_str!("../scripts/erase.lua")),
             instance_claim: script(include_str!("../scripts/instance_claim.lua")),
             reserve: script(include_str!("../scripts/reserve.lua")),
             freeze: script(include_str!("../scripts/freeze.lua")),
@@ -104,6 +106,7 @@ mod tests {
             ("timers_due", include_str!("../scripts/timers_due.lua")),
             ("settings_set", include_str!("../scripts/settings_set.lua")),
             ("rules_accept", include_str!("../scripts/rules_accept.lua")),
+            ("erase", include_str!("../scripts/erase.lua")),
             (
                 "instance_claim",
                 include_str!("../scripts/instance_claim.lua"),

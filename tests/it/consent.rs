@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use crate::chat::{
     barrier, count, en, expect_after, int, pair, summary, wait_nth_in, wait_says, Db, EN,
 };
-use crate::harness::{Cluster, User, WAIT};
+use crate::harness::{eventually, Cluster, User, WAIT};
 
 /// The rules prompt: the rules, the 18+ line, accept and decline buttons.
 fn is_rules_prompt(r: &Received) -> bool {
@@ -70,7 +70,6 @@ async fn accept_and_search(u: &User, then: &str) {
 }
 
 /// Two users who accepted the rules, chatting.
-#[allow(dead_code)]
 async fn consented_pair(a: &User, b: &User) {
     accept_and_search(a, "searching").await;
     accept_and_search(b, "found").await;
@@ -217,4 +216,142 @@ async fn contacts_and_stories_are_never_relayed_and_the_sender_is_told_once() {
         .collect();
     assert!(leaked.is_empty(), "bob got {leaked:#?}");
     assert_eq!(count(&bob, "kind_not_allowed"), 0);
+}
+
+/// Every key of the cluster's prefix that names `id` (a `:`-separated part of
+/// its name) or holds it (a zset member, a hash value pointing at it).
+async fn traces_of(cluster: &Cluster, id: i64) -> Vec<String> {
+    let mut conn = cluster.redis.conn().await;
+    let base = cluster.keys().base().to_string();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{base}*"))
+        .query_async(&mut conn)
+        .await
+        .expect("KEYS");
+    let me = id.to_string();
+    let mut found = Vec::new();
+    for key in keys {
+        if key[base.len()..].split(':').any(|part| part == me) {
+            found.push(key);
+            continue;
+        }
+        let kind: String = redis::cmd("TYPE")
+            .arg(&key)
+            .query_async(&mut conn)
+            .await
+            .expect("TYPE");
+        let holds = match kind.as_str() {
+            "zset" => redis::cmd("ZSCORE")
+                .arg(&key)
+                .arg(&me)
+                .query_async::<Option<f64>>(&mut conn)
+                .await
+                .expect("ZSCORE")
+                .is_some(),
+            "set" => redis::cmd("SISMEMBER")
+                .arg(&key)
+                .arg(&me)
+                .query_async::<bool>(&mut conn)
+                .await
+                .expect("SISMEMBER"),
+            "hash" => {
+                let values: Vec<String> = redis::cmd("HVALS")
+                    .arg(&key)
+                    .query_async(&mut conn)
+                    .await
+                    .expect("HVALS");
+                values
+                    .iter()
+                    .any(|v| *v == me || v.starts_with(&format!("{me}:")))
+            }
+            _ => false,
+        };
+        if holds {
+            found.push(format!("{key} ({kind})"));
+        }
+    }
+    found
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deletedata_ends_the_chat_and_erases_every_key_of_the_user() {
+    let cluster = Cluster::start_with(1, &[("RULES_VERSION", "1")]).await;
+    let alice = cluster.user("Alice");
+    let bob = cluster.user("Bob");
+    let carol = cluster.user("Carol");
+
+    // Settings, acceptance, a left chat (cooldown marker), message maps
+    // both ways in two chats, and a chat in progress.
+    alice.command("/settings");
+    let settings = wait_says(&alice, "settings_title").await;
+    press(&alice, settings.message_id, "set:protect:1").await;
+    consented_pair(&alice, &bob).await;
+    let hi = alice.send_text("hi bob");
+    bob.wait_for("alice's hi", |r| {
+        r.source == Some((alice.id(), hi.message_id))
+    })
+    .await;
+    let back = bob.send_text("hi alice");
+    alice
+        .wait_for("bob's hi", |r| {
+            r.source == Some((bob.id(), back.message_id))
+        })
+        .await;
+    alice.command("/next");
+    wait_says(&bob, "partner_left").await;
+    accept_and_search(&carol, "found").await;
+    wait_nth_in(&alice, "found", EN, 2).await;
+    let to_carol = alice.send_text("hi carol");
+    carol
+        .wait_for("alice's message", |r| {
+            r.source == Some((alice.id(), to_carol.message_id))
+        })
+        .await;
+    let from_carol = carol.send_text("hi alice");
+    alice
+        .wait_for("carol's message", |r| {
+            r.source == Some((carol.id(), from_carol.message_id))
+        })
+        .await;
+    assert!(
+        !traces_of(&cluster, alice.id()).await.is_empty(),
+        "the test must start with something to erase"
+    );
+
+    alice.command("/deletedata");
+    wait_says(&alice, "deletedata_done").await;
+    wait_says(&carol, "partner_left").await;
+    Db::new(&cluster)
+        .await
+        .assert_state(&carol, "idle", None)
+        .await;
+
+    // The reply just sent leaves only its send budget, which expires.
+    let left = eventually(WAIT, || async {
+        traces_of(&cluster, alice.id())
+            .await
+            .is_empty()
+            .then_some(())
+    })
+    .await;
+    assert!(
+        left.is_some(),
+        "keys of alice remain: {:?}",
+        traces_of(&cluster, alice.id()).await
+    );
+
+    // Acceptance was erased too: the next search asks again.
+    let before = prompts(&alice).len();
+    alice.command("/search");
+    wait_prompt(&alice, before + 1).await;
+
+    // /privacy says what is stored and for how long.
+    alice.command("/privacy");
+    let privacy = alice
+        .wait_for("the privacy statement", |r| {
+            r.source.is_none() && r.text().is_some_and(|t| t.contains("/deletedata"))
+        })
+        .await;
+    let t = privacy.text().unwrap_or_default().to_string();
+    assert!(t.contains("30") && t.contains("48"), "{t}");
 }
