@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use crate::config::Settings;
+use crate::config::{LinkPolicy, Settings};
 use crate::domain::{
     AlbumPart, Budgets, ChatId, CopyPair, Erased, Lang, LeaveOutcome, MessageKind, RelayPolicy,
     Route, SearchOutcome, Setting, Traffic, UserSettings, UserView,
@@ -42,6 +42,8 @@ pub struct ChatService {
     partitions: u32,
     rules_version: u32,
     relay: RelayPolicy,
+    link_policy: LinkPolicy,
+    link_hold_messages: u64,
 }
 
 impl ChatService {
@@ -56,6 +58,8 @@ impl ChatService {
             partitions: settings.partitions,
             rules_version: settings.rules_version,
             relay: RelayPolicy::from_settings(settings),
+            link_policy: settings.link_policy,
+            link_hold_messages: settings.link_hold_messages,
         }
     }
 
@@ -84,6 +88,38 @@ impl ChatService {
     /// stored about them (see docs/redis.md, "Erasing a user").
     pub async fn erase(&self, user: i64, tg: Option<Lang>) -> StoreResult<Erased> {
         self.store.erase_user(user, tg).await
+    }
+
+    /// What to do with a link in the chat's `nth` new message (0: not a
+    /// counted message, such as an album: the policy applies).
+    pub fn link_policy(&self, nth: u64) -> LinkPolicy {
+        if nth <= self.link_hold_messages {
+            self.link_policy
+        } else {
+            LinkPolicy::Allow
+        }
+    }
+
+    /// Holds `from`'s message for `to` until `to` taps Show.
+    pub async fn hold(
+        &self,
+        to: i64,
+        from: i64,
+        message: i32,
+        chat: ChatId,
+        protect: bool,
+    ) -> StoreResult<()> {
+        self.store.hold(to, from, message, chat, protect).await
+    }
+
+    /// Takes a message held for `to` out, once: its chat and protect flag.
+    pub async fn take_held(
+        &self,
+        to: i64,
+        from: i64,
+        message: i32,
+    ) -> StoreResult<Option<(ChatId, bool)>> {
+        self.store.take_held(to, from, message).await
     }
 
     /// Whether messages of `kind` may be relayed (`RELAY_KINDS`).

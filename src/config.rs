@@ -27,6 +27,17 @@ pub enum IngestMode {
     Webhook,
 }
 
+/// What happens to a link or @mention early in a chat (`LINK_POLICY`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkPolicy {
+    /// Relayed like anything else.
+    Allow,
+    /// Held; the receiver is asked whether to show it.
+    Hold,
+    /// Refused; the sender is told.
+    Block,
+}
+
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
@@ -87,6 +98,9 @@ pub struct Settings {
     /// Message kinds relayed to the partner (names of [`RELAY_KIND_NAMES`]);
     /// any other kind is refused with a notice to the sender.
     pub relay_kinds: Vec<String>,
+    pub link_policy: LinkPolicy,
+    /// The link policy applies to this many first messages of a chat.
+    pub link_hold_messages: u64,
     /// Where the handled-updates journal goes (a test hook; off when None).
     pub handled_journal: Option<std::path::PathBuf>,
 }
@@ -301,6 +315,16 @@ pub const VARIABLES: &[(&str, Option<&str>, &str)] = &[
         "RELAY_KINDS",
         Some("text,photo,video,animation,audio,document,voice,video_note,sticker,location,venue,poll,dice,other"),
         "Comma-separated message kinds relayed to the stranger (text, photo, video, animation, audio, document, voice, video_note, sticker, location, venue, poll, dice, contact, story, other); others are refused with a notice. Contacts and stories reveal identities",
+    ),
+    (
+        "LINK_POLICY",
+        Some("hold"),
+        "A link or @mention in the first LINK_HOLD_MESSAGES messages of a chat: allow, hold (the receiver is asked whether to show it) or block",
+    ),
+    (
+        "LINK_HOLD_MESSAGES",
+        Some("10"),
+        "How many first messages of a chat LINK_POLICY applies to",
     ),
     (
         "HANDLED_JOURNAL",
@@ -585,6 +609,16 @@ impl Raw {
                 }
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let link_policy = match self.string("LINK_POLICY")?.to_ascii_lowercase().as_str() {
+            "allow" => LinkPolicy::Allow,
+            "hold" => LinkPolicy::Hold,
+            "block" => LinkPolicy::Block,
+            other => {
+                return Err(ConfigError(format!(
+                    "LINK_POLICY must be allow, hold or block, got {other:?}"
+                )))
+            }
+        };
         let poller_lease_ms: u64 = self.number("POLLER_LEASE_MS", 1000, 600_000)?;
         let partition_lease_ms: u64 = self.number("PARTITION_LEASE_MS", 1000, 600_000)?;
         Ok(Settings {
@@ -631,6 +665,8 @@ impl Raw {
             max_buffered_updates: self.number("MAX_BUFFERED_UPDATES", 64, 1_000_000)?,
             rules_version: self.number("RULES_VERSION", 0, 1_000_000)?,
             relay_kinds,
+            link_policy,
+            link_hold_messages: self.number("LINK_HOLD_MESSAGES", 0, 1_000_000)?,
             handled_journal: self.get("HANDLED_JOURNAL").map(std::path::PathBuf::from),
         })
     }

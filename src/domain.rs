@@ -157,6 +157,9 @@ pub enum Route {
         wait: Duration,
         /// The chat it is sent in (checked again after a wait).
         chat: ChatId,
+        /// This is the chat's n-th new message (0: not counted, as for
+        /// edits, reactions and albums).
+        nth: u64,
     },
 }
 

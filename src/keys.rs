@@ -42,6 +42,8 @@ const GLOBAL_BUDGET: &str = "rl:g";
 const INBOUND: &str = "rl:in:";
 const NOTICE: &str = "rl:note:";
 const RECENT_429: &str = "rl:429";
+const CHAT_COUNT: &str = "cm:";
+const HELD: &str = "held:";
 
 /// `"lo:hi"`: the id of a pair, the same whichever side names it.
 pub fn pair_id(a: i64, b: i64) -> String {
@@ -258,6 +260,24 @@ impl Keys {
         format!("{}{NOTICE}{user}", self.base)
     }
 
+    /// Integer: new messages sent so far in chat `chat` (a chat id), for
+    /// the link policy (PEXPIRE twice the idle timeout, pushed per message).
+    pub fn chat_count(&self, chat: u64) -> String {
+        format!("{}{CHAT_COUNT}{chat}", self.base)
+    }
+
+    /// String `"{chat id}:{protect}"`: message `message` of `from` held for
+    /// `to` (it has a link) until `to` taps Show (GETDEL; EX 24 h).
+    pub fn held(&self, to: i64, from: i64, message: i32) -> String {
+        format!("{}{HELD}{to}:{from}:{message}", self.base)
+    }
+
+    /// SCAN patterns of the held messages for and from `user`.
+    pub fn held_patterns(&self, user: i64) -> [String; 2] {
+        let p = glob_escape(&format!("{}{HELD}", self.base));
+        [format!("{p}{user}:*"), format!("{p}*:{user}:*")]
+    }
+
     /// Sorted set chat -> time of its last 429 (ms), the last second only.
     pub fn recent_429(&self) -> String {
         self.key(RECENT_429)
@@ -309,6 +329,7 @@ pub fn lua_prelude() -> String {
         ("chat_budget", CHAT_BUDGET),
         ("inbound", INBOUND),
         ("notice", NOTICE),
+        ("chat_count", CHAT_COUNT),
     ];
     let mut lua = format!("local B = ARGV[1]\nlocal K = {{}}\nlocal MAP_BUCKET = {MAP_BUCKET}\n");
     for (name, key) in fixed {

@@ -112,6 +112,12 @@ pub enum Callback {
     /// handler checks it is the current one: the data can be forged or old).
     AcceptRules(u32),
     DeclineRules,
+    /// Show the held message `message` of user `from` (checked against what
+    /// is held for the presser: forged data finds nothing).
+    ShowHeld {
+        from: i64,
+        message: i32,
+    },
 }
 
 fn setting_name(s: Setting) -> &'static str {
@@ -129,12 +135,20 @@ impl Callback {
             Callback::ShowSettings => "set:show".into(),
             Callback::AcceptRules(v) => format!("rules:accept:{v}"),
             Callback::DeclineRules => "rules:decline".into(),
+            Callback::ShowHeld { from, message } => format!("show:{from}:{message}"),
         }
     }
 
     pub fn parse(data: &str) -> Option<Callback> {
         match data.split_once(':')? {
             ("rules", "decline") => Some(Callback::DeclineRules),
+            ("show", rest) => {
+                let (from, message) = rest.split_once(':')?;
+                Some(Callback::ShowHeld {
+                    from: from.parse().ok()?,
+                    message: message.parse().ok().filter(|m: &i32| *m > 0)?,
+                })
+            }
             ("rules", rest) => rest
                 .strip_prefix("accept:")
                 .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
@@ -203,6 +217,10 @@ mod tests {
             Callback::AcceptRules(1),
             Callback::AcceptRules(7),
             Callback::DeclineRules,
+            Callback::ShowHeld {
+                from: 42,
+                message: 7,
+            },
         ] {
             assert_eq!(Callback::parse(&c.data()), Some(c));
         }
@@ -210,6 +228,8 @@ mod tests {
         assert_eq!(Callback::parse("rules:accept:+1"), None);
         assert_eq!(Callback::parse("rules:accept:99999999999"), None);
         assert_eq!(Callback::parse("rules:junk"), None);
+        assert_eq!(Callback::parse("show:1:-2"), None);
+        assert_eq!(Callback::parse("show:x:2"), None);
         assert_eq!(
             Callback::parse("set:protect:1"),
             Some(Callback::Set(Setting::Protect, true))

@@ -7,13 +7,16 @@ use teloxide::types::{
 };
 
 use super::commands::{help, Button, Callback, Command};
-use super::content::kind_of;
+use super::content::{has_link, kind_of};
 use super::deps::{Deps, HandlerResult};
-use super::keyboards::{language_picker, rules_buttons, settings_buttons, Keyboard};
+use super::keyboards::{
+    language_picker, rules_buttons, settings_buttons, show_held_button, Keyboard,
+};
 use super::reply::{deliver, partner_gone, say, send, Delivery, Reply, Sent};
 use super::texts::{text, text_with, user_lang, welcome, Lang};
 use super::timed::flush_album;
-use crate::domain::{LeaveOutcome, Route, SearchOutcome, Traffic};
+use crate::config::LinkPolicy;
+use crate::domain::{CopyPair, LeaveOutcome, Route, SearchOutcome, Traffic};
 use crate::telegram::{SendError, Slot};
 
 pub async fn command(deps: Arc<Deps>, msg: Message, cmd: Command) -> HandlerResult {
@@ -249,7 +252,26 @@ pub async fn relay(deps: Arc<Deps>, msg: Message) -> HandlerResult {
             mapped,
             wait,
             chat,
+            nth,
         } => {
+            if has_link(&msg) {
+                match deps.chat.link_policy(nth) {
+                    LinkPolicy::Allow => {}
+                    LinkPolicy::Block => {
+                        return say(&deps, user, Reply::key("link_not_allowed", tg)).await;
+                    }
+                    LinkPolicy::Hold => {
+                        let held = Held {
+                            from: user,
+                            to: partner,
+                            message: msg.id.0,
+                            chat,
+                            protect,
+                        };
+                        return hold_link(&deps, held, wait, tg).await;
+                    }
+                }
+            }
             let ids = [msg.id.0];
             let d = Delivery {
                 user,
@@ -264,6 +286,58 @@ pub async fn relay(deps: Arc<Deps>, msg: Message) -> HandlerResult {
             };
             deliver(&deps, d).await
         }
+    }
+}
+
+/// A message with a link, early in a chat, held for the receiver.
+struct Held {
+    from: i64,
+    to: i64,
+    message: i32,
+    chat: crate::domain::ChatId,
+    protect: bool,
+}
+
+/// Holds the message and asks the receiver "Show it?" in the slot the
+/// routing reserved; tells the sender.
+async fn hold_link(deps: &Deps, h: Held, wait: std::time::Duration, tg: Lang) -> HandlerResult {
+    deps.chat
+        .hold(h.to, h.from, h.message, h.chat, h.protect)
+        .await?;
+    let to_lang = deps.chat.user_view(h.to, Lang::En).await?.lang;
+    let ask =
+        Reply::key("link_held", to_lang).buttons(show_held_button(to_lang, h.from, h.message));
+    if send(deps, h.to, ask, Slot::Prepaid(wait)).await? == Sent::RecipientGone {
+        return partner_gone(deps, h.from, tg).await;
+    }
+    say(deps, h.from, Reply::key("link_held_sender", tg)).await
+}
+
+/// The receiver tapped Show: copy the held message once, if it is still
+/// held for them and their chat with its sender goes on.
+async fn show_held(deps: &Deps, user: i64, from: i64, message: i32) -> HandlerResult {
+    let Some((chat, protect)) = deps.chat.take_held(user, from, message).await? else {
+        return Ok(());
+    };
+    if !deps.chat.in_chat(user, chat).await? {
+        return Ok(());
+    }
+    match deps
+        .out
+        .copy(user, from, message, None, protect, Slot::ReserveNow(1))
+        .await
+    {
+        Ok(copy) => {
+            let pair = CopyPair {
+                from_chat: from,
+                from_message: message,
+                to_chat: user,
+                to_message: copy.0,
+            };
+            Ok(deps.chat.remember(&[pair]).await?)
+        }
+        Err(SendError::NotFound(_) | SendError::CantCopy | SendError::Gone(_)) => Ok(()),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -373,6 +447,10 @@ pub async fn callback(deps: Arc<Deps>, q: CallbackQuery) -> HandlerResult {
             deps.chat.accept_rules(user, version).await?;
             answer(None).await?;
             return search(&deps, user, tg).await;
+        }
+        Some(Callback::ShowHeld { from, message }) => {
+            answer(None).await?;
+            return show_held(&deps, user, from, message).await;
         }
         Some(Callback::DeclineRules) => {
             answer(None).await?;

@@ -10,6 +10,9 @@ use crate::domain::{
     Setting, Traffic, UserSettings, UserState, UserView,
 };
 
+/// A held message waits this long for the receiver's tap.
+const HELD_TTL_SECS: u64 = 86_400;
+
 /// A script's reply: a flat list of strings, read by position.
 struct Reply {
     script: &'static str,
@@ -209,6 +212,7 @@ impl Store {
                 mapped: r.opt_int(3),
                 wait: r.ms(4),
                 chat: r.int(5)?,
+                nth: r.opt_int(6).unwrap_or(0),
             },
             _ => return Err(r.unexpected()),
         })
@@ -427,6 +431,17 @@ impl Store {
                 }
             }
         }
+        // Held links for and from the user: independent keys, one UNLINK.
+        let mut held = Vec::new();
+        for pattern in self.keys.held_patterns(user) {
+            held.extend(self.scan(&pattern).await?);
+        }
+        for batch in held.chunks(256) {
+            redis::cmd("UNLINK")
+                .arg(batch)
+                .query_async::<()>(&mut self.conn())
+                .await?;
+        }
         Ok(first.unwrap_or(Erased {
             lang: tg.unwrap_or(Lang::En),
             partner: None,
@@ -476,6 +491,43 @@ impl Store {
             }
             cursor = next;
         }
+    }
+
+    /// Holds message `message` of `from` for `to` (a link early in chat `chat`).
+    pub async fn hold(
+        &self,
+        to: i64,
+        from: i64,
+        message: i32,
+        chat: ChatId,
+        protect: bool,
+    ) -> StoreResult<()> {
+        redis::cmd("SET")
+            .arg(self.keys.held(to, from, message))
+            .arg(format!("{chat}:{}", u8::from(protect)))
+            .arg("EX")
+            .arg(HELD_TTL_SECS)
+            .query_async::<()>(&mut self.conn())
+            .await?;
+        Ok(())
+    }
+
+    /// Takes a held message out (once: GETDEL): its chat and protect flag,
+    /// or None when nothing of that is held for `to`.
+    pub async fn take_held(
+        &self,
+        to: i64,
+        from: i64,
+        message: i32,
+    ) -> StoreResult<Option<(ChatId, bool)>> {
+        let v: Option<String> = redis::cmd("GETDEL")
+            .arg(self.keys.held(to, from, message))
+            .query_async(&mut self.conn())
+            .await?;
+        Ok(v.and_then(|v| {
+            let (chat, protect) = v.split_once(':')?;
+            Some((chat.parse().ok()?, protect == "1"))
+        }))
     }
 
     /// Records that the user accepted the rules of `version` (idempotent).

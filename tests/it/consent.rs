@@ -275,7 +275,7 @@ async fn traces_of(cluster: &Cluster, id: i64) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deletedata_ends_the_chat_and_erases_every_key_of_the_user() {
-    let cluster = Cluster::start_with(1, &[("RULES_VERSION", "1")]).await;
+    let cluster = Cluster::start_with(1, &[("RULES_VERSION", "1"), ("LINK_POLICY", "hold")]).await;
     let alice = cluster.user("Alice");
     let bob = cluster.user("Bob");
     let carol = cluster.user("Carol");
@@ -313,8 +313,13 @@ async fn deletedata_ends_the_chat_and_erases_every_key_of_the_user() {
             r.source == Some((carol.id(), from_carol.message_id))
         })
         .await;
+    // A link held for alice.
+    carol.send_text("https://example.com/carol");
+    wait_says(&alice, "link_held").await;
+    let before = traces_of(&cluster, alice.id()).await;
+    assert!(before.iter().any(|k| k.contains(":held:")), "{before:?}");
     assert!(
-        !traces_of(&cluster, alice.id()).await.is_empty(),
+        !before.is_empty(),
         "the test must start with something to erase"
     );
 
@@ -354,4 +359,62 @@ async fn deletedata_ends_the_chat_and_erases_every_key_of_the_user() {
         .await;
     let t = privacy.text().unwrap_or_default().to_string();
     assert!(t.contains("30") && t.contains("48"), "{t}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_early_in_a_chat_is_held_until_the_receiver_taps_and_later_passes() {
+    let cluster = Cluster::start_with(1, &[("LINK_POLICY", "hold")]).await;
+    let alice = cluster.user("Alice");
+    let bob = cluster.user("Bob");
+    pair(&alice, &bob).await;
+
+    let copy = |sent: anonchat_testkit::fake::Sent| {
+        let bob = bob.clone();
+        let src = Some((alice.id(), sent.message_id));
+        async move { bob.wait_for("a copy", move |r| r.source == src).await }
+    };
+    let first = alice.send_text("hello");
+    copy(first).await;
+    copy(alice.send_text("how are you")).await;
+    let link = alice.send_text("see https://example.com/me");
+    let ask = wait_says(&bob, "link_held").await;
+    wait_says(&alice, "link_held_sender").await;
+    let show = buttons(&ask);
+    assert_eq!(
+        show,
+        vec![format!("show:{}:{}", alice.id(), link.message_id)]
+    );
+    barrier(&alice, EN).await;
+    assert_eq!(
+        copies_of(&cluster, &alice, link.message_id),
+        0,
+        "held, not copied"
+    );
+
+    // A forged button (a message that is not held) shows nothing.
+    press(
+        &bob,
+        ask.message_id,
+        &format!("show:{}:{}", alice.id(), first.message_id),
+    )
+    .await;
+    // The real one shows it, once, however often it is pressed.
+    press(&bob, ask.message_id, &show[0]).await;
+    let shown = copy(link).await;
+    assert_eq!(shown.text(), Some("see https://example.com/me"));
+    press(&bob, ask.message_id, &show[0]).await;
+    barrier(&bob, EN).await;
+    assert_eq!(copies_of(&cluster, &alice, first.message_id), 1);
+    assert_eq!(copies_of(&cluster, &alice, link.message_id), 1);
+
+    // Messages 4 to 10 are plain; the link in message 11 passes at once.
+    for i in 4..=10 {
+        copy(alice.send_text(&format!("message {i}"))).await;
+    }
+    let late = alice.send_text("t.me/somewhere in message 11");
+    assert_eq!(
+        copy(late).await.text(),
+        Some("t.me/somewhere in message 11")
+    );
+    assert_eq!(count(&bob, "link_held"), 1);
 }
