@@ -9,10 +9,10 @@
 
 use std::time::Duration;
 
-use crate::config::Settings;
+use crate::config::{LinkPolicy, Settings};
 use crate::domain::{
-    AlbumPart, Budgets, ChatId, CopyPair, Lang, LeaveOutcome, Route, SearchOutcome, Setting,
-    Traffic, UserSettings, UserView,
+    AlbumPart, Budgets, ChatId, CopyPair, Erased, Lang, LeaveOutcome, MessageKind, RelayPolicy,
+    Route, SearchOutcome, Setting, Traffic, UserSettings, UserView,
 };
 use crate::keys::partition_of;
 use crate::store::chat::{RouteArgs, SearchArgs, SweepArgs};
@@ -40,6 +40,10 @@ pub struct ChatService {
     cooldown_secs: u64,
     album_window_ms: u64,
     partitions: u32,
+    rules_version: u32,
+    relay: RelayPolicy,
+    link_policy: LinkPolicy,
+    link_hold_messages: u64,
 }
 
 impl ChatService {
@@ -52,6 +56,10 @@ impl ChatService {
             cooldown_secs: settings.rejoin_cooldown.as_secs(),
             album_window_ms: settings.album_window.as_millis() as u64,
             partitions: settings.partitions,
+            rules_version: settings.rules_version,
+            relay: RelayPolicy::from_settings(settings),
+            link_policy: settings.link_policy,
+            link_hold_messages: settings.link_hold_messages,
         }
     }
 
@@ -71,8 +79,70 @@ impl ChatService {
             scan: SCAN,
             user_ttl_secs: USER_TTL_SECS,
             partition: partition_of(user, self.partitions),
+            rules_version: self.rules_version,
         };
         self.store.search(user, tg, &args).await
+    }
+
+    /// /deletedata: ends the user's chat or search and erases everything
+    /// stored about them (see docs/redis.md, "Erasing a user").
+    pub async fn erase(&self, user: i64, tg: Option<Lang>) -> StoreResult<Erased> {
+        self.store.erase_user(user, tg).await
+    }
+
+    /// What to do with a link in the chat's `nth` new message (0: not a
+    /// counted message, such as an album: the policy applies).
+    pub fn link_policy(&self, nth: u64) -> LinkPolicy {
+        if nth <= self.link_hold_messages {
+            self.link_policy
+        } else {
+            LinkPolicy::Allow
+        }
+    }
+
+    /// Holds `from`'s message for `to` until `to` taps Show.
+    pub async fn hold(
+        &self,
+        to: i64,
+        from: i64,
+        message: i32,
+        chat: ChatId,
+        protect: bool,
+    ) -> StoreResult<()> {
+        self.store.hold(to, from, message, chat, protect).await
+    }
+
+    /// Takes a message held for `to` out, once: its chat and protect flag.
+    pub async fn take_held(
+        &self,
+        to: i64,
+        from: i64,
+        message: i32,
+    ) -> StoreResult<Option<(ChatId, bool)>> {
+        self.store.take_held(to, from, message).await
+    }
+
+    /// Whether messages of `kind` may be relayed (`RELAY_KINDS`).
+    pub fn relay_allowed(&self, kind: MessageKind) -> bool {
+        self.relay.allows(kind)
+    }
+
+    /// The rules version users accept before searching (0: none asked).
+    pub fn rules_version(&self) -> u32 {
+        self.rules_version
+    }
+
+    /// Records acceptance of the rules of `version`; false (nothing stored)
+    /// when that is not the current version (a button under an old prompt,
+    /// or forged data).
+    pub async fn accept_rules(&self, user: i64, version: u32) -> StoreResult<bool> {
+        if version == 0 || version != self.rules_version {
+            return Ok(false);
+        }
+        self.store
+            .accept_rules(user, version, USER_TTL_SECS)
+            .await?;
+        Ok(true)
     }
 
     /// Leave the chat (both sides at once) or the queue.

@@ -27,6 +27,17 @@ pub enum IngestMode {
     Webhook,
 }
 
+/// What happens to a link or @mention early in a chat (`LINK_POLICY`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkPolicy {
+    /// Relayed like anything else.
+    Allow,
+    /// Held; the receiver is asked whether to show it.
+    Hold,
+    /// Refused; the sender is told.
+    Block,
+}
+
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
@@ -81,9 +92,39 @@ pub struct Settings {
     pub inbound_notice_secs: u64,
     pub max_inflight_sends: usize,
     pub max_buffered_updates: usize,
+    /// Version of the rules users accept before their first search; raising
+    /// it asks everyone again. 0: no acceptance asked.
+    pub rules_version: u32,
+    /// Message kinds relayed to the partner (names of [`RELAY_KIND_NAMES`]);
+    /// any other kind is refused with a notice to the sender.
+    pub relay_kinds: Vec<String>,
+    pub link_policy: LinkPolicy,
+    /// The link policy applies to this many first messages of a chat.
+    pub link_hold_messages: u64,
     /// Where the handled-updates journal goes (a test hook; off when None).
     pub handled_journal: Option<std::path::PathBuf>,
 }
+
+/// Names of the message kinds `RELAY_KINDS` can list (see
+/// `domain::MessageKind`); `other` is anything else Telegram may send.
+pub const RELAY_KIND_NAMES: &[&str] = &[
+    "text",
+    "photo",
+    "video",
+    "animation",
+    "audio",
+    "document",
+    "voice",
+    "video_note",
+    "sticker",
+    "location",
+    "venue",
+    "poll",
+    "dice",
+    "contact",
+    "story",
+    "other",
+];
 
 /// Every variable: name, default (None = required or optional without default),
 /// and the one-line comment that `.env.example` carries.
@@ -264,6 +305,26 @@ pub const VARIABLES: &[(&str, Option<&str>, &str)] = &[
         "MAX_BUFFERED_UPDATES",
         Some("2048"),
         "Stream entries a replica holds in memory at once (the backlog stays in Redis)",
+    ),
+    (
+        "RULES_VERSION",
+        Some("1"),
+        "Version of the rules and 18+ confirmation accepted before the first search; raise it to ask everyone again (0 = ask nobody)",
+    ),
+    (
+        "RELAY_KINDS",
+        Some("text,photo,video,animation,audio,document,voice,video_note,sticker,location,venue,poll,dice,other"),
+        "Comma-separated message kinds relayed to the stranger (text, photo, video, animation, audio, document, voice, video_note, sticker, location, venue, poll, dice, contact, story, other); others are refused with a notice. Contacts and stories reveal identities",
+    ),
+    (
+        "LINK_POLICY",
+        Some("hold"),
+        "A link or @mention in the first LINK_HOLD_MESSAGES messages of a chat: allow, hold (the receiver is asked whether to show it) or block",
+    ),
+    (
+        "LINK_HOLD_MESSAGES",
+        Some("10"),
+        "How many first messages of a chat LINK_POLICY applies to",
     ),
     (
         "HANDLED_JOURNAL",
@@ -532,6 +593,32 @@ impl Raw {
                     .ok_or_else(|| ConfigError(format!("WEBHOOK_URL must be a URL, got {u:?}")))?,
             ),
         };
+        let relay_kinds = self
+            .string("RELAY_KINDS")?
+            .split(',')
+            .map(|k| k.trim().to_ascii_lowercase())
+            .filter(|k| !k.is_empty())
+            .map(|k| {
+                if RELAY_KIND_NAMES.contains(&k.as_str()) {
+                    Ok(k)
+                } else {
+                    Err(ConfigError(format!(
+                        "RELAY_KINDS: unknown kind {k:?}; known: {}",
+                        RELAY_KIND_NAMES.join(", ")
+                    )))
+                }
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let link_policy = match self.string("LINK_POLICY")?.to_ascii_lowercase().as_str() {
+            "allow" => LinkPolicy::Allow,
+            "hold" => LinkPolicy::Hold,
+            "block" => LinkPolicy::Block,
+            other => {
+                return Err(ConfigError(format!(
+                    "LINK_POLICY must be allow, hold or block, got {other:?}"
+                )))
+            }
+        };
         let poller_lease_ms: u64 = self.number("POLLER_LEASE_MS", 1000, 600_000)?;
         let partition_lease_ms: u64 = self.number("PARTITION_LEASE_MS", 1000, 600_000)?;
         Ok(Settings {
@@ -576,6 +663,10 @@ impl Raw {
             inbound_notice_secs: self.number("INBOUND_NOTICE_SECS", 1, 86_400)?,
             max_inflight_sends: self.number("MAX_INFLIGHT_SENDS", 1, 10_000)?,
             max_buffered_updates: self.number("MAX_BUFFERED_UPDATES", 64, 1_000_000)?,
+            rules_version: self.number("RULES_VERSION", 0, 1_000_000)?,
+            relay_kinds,
+            link_policy,
+            link_hold_messages: self.number("LINK_HOLD_MESSAGES", 0, 1_000_000)?,
             handled_journal: self.get("HANDLED_JOURNAL").map(std::path::PathBuf::from),
         })
     }
@@ -602,6 +693,30 @@ mod tests {
         assert_eq!(s.http_addr.port(), 8080);
         assert_eq!(s.ingest, IngestMode::Polling);
         assert_eq!(s.telegram_api_url.as_str(), "https://api.telegram.org/");
+        Ok(())
+    }
+
+    #[test]
+    fn relay_kinds_are_validated() -> TestResult {
+        let s = Settings::load_from(None, &env(&[("BOT_TOKEN", "1:a")]))?;
+        assert!(!s.relay_kinds.iter().any(|k| k == "contact" || k == "story"));
+        assert!(s.relay_kinds.iter().any(|k| k == "text"));
+        let s = Settings::load_from(
+            None,
+            &env(&[("BOT_TOKEN", "1:a"), ("RELAY_KINDS", "Text, contact")]),
+        )?;
+        assert_eq!(s.relay_kinds, vec!["text", "contact"]);
+        let err = Settings::load_from(
+            None,
+            &env(&[("BOT_TOKEN", "1:a"), ("RELAY_KINDS", "text,phone")]),
+        )
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+        assert!(
+            err.contains("RELAY_KINDS") && err.contains("phone"),
+            "{err}"
+        );
         Ok(())
     }
 

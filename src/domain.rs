@@ -96,6 +96,11 @@ pub enum SearchOutcome {
     Queued {
         lang: Lang,
     },
+    /// The user has not accepted the current rules: nothing changed, show
+    /// them the rules.
+    RulesNotAccepted {
+        lang: Lang,
+    },
     Matched {
         lang: Lang,
         partner: i64,
@@ -124,6 +129,14 @@ pub enum LeaveOutcome {
     },
 }
 
+/// What /deletedata did: everything about the user is gone; `partner` (id,
+/// language) was in a chat with them, which has ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Erased {
+    pub lang: Lang,
+    pub partner: Option<(i64, Lang)>,
+}
+
 /// Where a user's message goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
@@ -144,6 +157,9 @@ pub enum Route {
         wait: Duration,
         /// The chat it is sent in (checked again after a wait).
         chat: ChatId,
+        /// This is the chat's n-th new message (0: not counted, as for
+        /// edits, reactions and albums).
+        nth: u64,
     },
 }
 
@@ -225,6 +241,94 @@ pub struct Budgets {
     pub freeze_all_after: u32,
 }
 
+/// What a message is, for the relay policy (`RELAY_KINDS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageKind {
+    Text,
+    Photo,
+    Video,
+    Animation,
+    Audio,
+    Document,
+    Voice,
+    VideoNote,
+    Sticker,
+    Location,
+    Venue,
+    Poll,
+    Dice,
+    /// A contact card: carries a phone number and often a user id.
+    Contact,
+    /// A shared story: names its poster.
+    Story,
+    Other,
+}
+
+impl MessageKind {
+    pub const ALL: &'static [MessageKind] = &[
+        MessageKind::Text,
+        MessageKind::Photo,
+        MessageKind::Video,
+        MessageKind::Animation,
+        MessageKind::Audio,
+        MessageKind::Document,
+        MessageKind::Voice,
+        MessageKind::VideoNote,
+        MessageKind::Sticker,
+        MessageKind::Location,
+        MessageKind::Venue,
+        MessageKind::Poll,
+        MessageKind::Dice,
+        MessageKind::Contact,
+        MessageKind::Story,
+        MessageKind::Other,
+    ];
+
+    /// Its name in `RELAY_KINDS` (`config::RELAY_KIND_NAMES`).
+    pub fn name(self) -> &'static str {
+        match self {
+            MessageKind::Text => "text",
+            MessageKind::Photo => "photo",
+            MessageKind::Video => "video",
+            MessageKind::Animation => "animation",
+            MessageKind::Audio => "audio",
+            MessageKind::Document => "document",
+            MessageKind::Voice => "voice",
+            MessageKind::VideoNote => "video_note",
+            MessageKind::Sticker => "sticker",
+            MessageKind::Location => "location",
+            MessageKind::Venue => "venue",
+            MessageKind::Poll => "poll",
+            MessageKind::Dice => "dice",
+            MessageKind::Contact => "contact",
+            MessageKind::Story => "story",
+            MessageKind::Other => "other",
+        }
+    }
+}
+
+/// Which message kinds are relayed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelayPolicy {
+    allowed: Vec<MessageKind>,
+}
+
+impl RelayPolicy {
+    pub fn from_settings(s: &Settings) -> RelayPolicy {
+        RelayPolicy {
+            allowed: MessageKind::ALL
+                .iter()
+                .copied()
+                .filter(|k| s.relay_kinds.iter().any(|n| n == k.name()))
+                .collect(),
+        }
+    }
+
+    pub fn allows(&self, kind: MessageKind) -> bool {
+        self.allowed.contains(&kind)
+    }
+}
+
 impl Budgets {
     pub fn from_settings(s: &Settings) -> Budgets {
         Budgets {
@@ -244,6 +348,12 @@ impl Budgets {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_relay_kind_has_a_configurable_name() {
+        let names: Vec<&str> = MessageKind::ALL.iter().map(|k| k.name()).collect();
+        assert_eq!(names, crate::config::RELAY_KIND_NAMES);
+    }
 
     #[test]
     fn language_codes_map_to_locales() {

@@ -42,6 +42,8 @@ const GLOBAL_BUDGET: &str = "rl:g";
 const INBOUND: &str = "rl:in:";
 const NOTICE: &str = "rl:note:";
 const RECENT_429: &str = "rl:429";
+const CHAT_COUNT: &str = "cm:";
+const HELD: &str = "held:";
 
 /// `"lo:hi"`: the id of a pair, the same whichever side names it.
 pub fn pair_id(a: i64, b: i64) -> String {
@@ -138,7 +140,7 @@ impl Keys {
     /// Hash per user: `st` (idle|search|chat), `p` partner id, `c` chat id,
     /// `pt` partition, `lang` language replies use, `lo` language chosen with
     /// /language, `sl` same-language matching (1), `pr` protect my messages
-    /// (1). EXPIRE 30 days after the last search, message or setting change.
+    /// (1), `rv` rules version accepted. EXPIRE 30 days after the last search, message or setting change.
     pub fn user(&self, id: i64) -> String {
         format!("{}{USER}{id}", self.base)
     }
@@ -204,6 +206,29 @@ impl Keys {
         )
     }
 
+    /// SCAN pattern of every message-map bucket of `chat` (`/deletedata`);
+    /// the bucket number is what follows [`Keys::message_map_prefix`].
+    pub fn message_maps_pattern(&self, chat: i64) -> String {
+        format!("{}*", glob_escape(&self.message_map_prefix(chat)))
+    }
+
+    /// `mm:{chat}:`, the start of each of its buckets' keys.
+    pub fn message_map_prefix(&self, chat: i64) -> String {
+        format!("{}{MESSAGE_MAP}{chat}:", self.base)
+    }
+
+    /// SCAN patterns of the cooldown markers naming `user` (either side);
+    /// the pair id is what follows [`Keys::left_prefix`].
+    pub fn left_patterns(&self, user: i64) -> [String; 2] {
+        let p = glob_escape(&self.left_prefix());
+        [format!("{p}{user}:*"), format!("{p}*:{user}")]
+    }
+
+    /// `left:`, the start of every cooldown marker.
+    pub fn left_prefix(&self) -> String {
+        format!("{}{LEFT}", self.base)
+    }
+
     /// Pub/sub channel: "poller" when the poller lease is released,
     /// "partitions" when partitions are handed back, so others act at once.
     pub fn events(&self) -> String {
@@ -235,10 +260,40 @@ impl Keys {
         format!("{}{NOTICE}{user}", self.base)
     }
 
+    /// Integer: new messages sent so far in chat `chat` (a chat id), for
+    /// the link policy (PEXPIRE twice the idle timeout, pushed per message).
+    pub fn chat_count(&self, chat: u64) -> String {
+        format!("{}{CHAT_COUNT}{chat}", self.base)
+    }
+
+    /// String `"{chat id}:{protect}"`: message `message` of `from` held for
+    /// `to` (it has a link) until `to` taps Show (GETDEL; EX 24 h).
+    pub fn held(&self, to: i64, from: i64, message: i32) -> String {
+        format!("{}{HELD}{to}:{from}:{message}", self.base)
+    }
+
+    /// SCAN patterns of the held messages for and from `user`.
+    pub fn held_patterns(&self, user: i64) -> [String; 2] {
+        let p = glob_escape(&format!("{}{HELD}", self.base));
+        [format!("{p}{user}:*"), format!("{p}*:{user}:*")]
+    }
+
     /// Sorted set chat -> time of its last 429 (ms), the last second only.
     pub fn recent_429(&self) -> String {
         self.key(RECENT_429)
     }
+}
+
+/// `s` with Redis glob characters escaped, for a literal SCAN MATCH part.
+fn glob_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// Lua that every script starts with: `B`, the key base (`ARGV[1]` by
@@ -274,8 +329,9 @@ pub fn lua_prelude() -> String {
         ("chat_budget", CHAT_BUDGET),
         ("inbound", INBOUND),
         ("notice", NOTICE),
+        ("chat_count", CHAT_COUNT),
     ];
-    let mut lua = String::from("local B = ARGV[1]\nlocal K = {}\n");
+    let mut lua = format!("local B = ARGV[1]\nlocal K = {{}}\nlocal MAP_BUCKET = {MAP_BUCKET}\n");
     for (name, key) in fixed {
         lua.push_str(&format!("function K.{name}() return B .. '{key}' end\n"));
     }
@@ -319,6 +375,12 @@ mod tests {
         }
         assert_eq!(k.left(9, 7), "t1:v1:left:7:9");
         assert_eq!(k.message_map(7, 130), "t1:v1:mm:7:2");
+        assert_eq!(k.message_maps_pattern(7), "t1:v1:mm:7:*");
+        assert_eq!(Keys::new("a*b").message_maps_pattern(7), "a\\*b:v1:mm:7:*");
+        assert_eq!(
+            k.left_patterns(7),
+            ["t1:v1:left:7:*".to_string(), "t1:v1:left:*:7".to_string()]
+        );
     }
 
     #[test]

@@ -91,6 +91,8 @@ impl Bench {
             ("PARTITIONS", "64".to_string()),
             // The handled journal is a test hook: off, as in production.
             ("HANDLED_JOURNAL", String::new()),
+            // Simulated users search at once (no rules prompt).
+            ("RULES_VERSION", "0".to_string()),
         ] {
             env.insert(k.into(), v);
         }

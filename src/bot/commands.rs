@@ -20,6 +20,8 @@ pub enum Command {
     Rules,
     Language,
     Settings,
+    Privacy,
+    Deletedata,
 }
 
 impl Command {
@@ -31,6 +33,8 @@ impl Command {
         ("settings", "cmd_settings"),
         ("language", "cmd_language"),
         ("rules", "cmd_rules"),
+        ("privacy", "cmd_privacy"),
+        ("deletedata", "cmd_deletedata"),
         ("help", "cmd_help"),
         ("start", "cmd_start"),
     ];
@@ -104,6 +108,16 @@ pub enum Callback {
     Language(Lang),
     Set(Setting, bool),
     ShowSettings,
+    /// "I am 18 or older and accept" under the rules of this version (the
+    /// handler checks it is the current one: the data can be forged or old).
+    AcceptRules(u32),
+    DeclineRules,
+    /// Show the held message `message` of user `from` (checked against what
+    /// is held for the presser: forged data finds nothing).
+    ShowHeld {
+        from: i64,
+        message: i32,
+    },
 }
 
 fn setting_name(s: Setting) -> &'static str {
@@ -119,11 +133,27 @@ impl Callback {
             Callback::Language(l) => format!("lang:{}", l.code()),
             Callback::Set(s, v) => format!("set:{}:{}", setting_name(s), u8::from(v)),
             Callback::ShowSettings => "set:show".into(),
+            Callback::AcceptRules(v) => format!("rules:accept:{v}"),
+            Callback::DeclineRules => "rules:decline".into(),
+            Callback::ShowHeld { from, message } => format!("show:{from}:{message}"),
         }
     }
 
     pub fn parse(data: &str) -> Option<Callback> {
         match data.split_once(':')? {
+            ("rules", "decline") => Some(Callback::DeclineRules),
+            ("show", rest) => {
+                let (from, message) = rest.split_once(':')?;
+                Some(Callback::ShowHeld {
+                    from: from.parse().ok()?,
+                    message: message.parse().ok().filter(|m: &i32| *m > 0)?,
+                })
+            }
+            ("rules", rest) => rest
+                .strip_prefix("accept:")
+                .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|v| v.parse().ok())
+                .map(Callback::AcceptRules),
             ("lang", code) => Lang::ALL
                 .iter()
                 .find(|l| l.code() == code)
@@ -184,9 +214,22 @@ mod tests {
             Callback::Set(Setting::SameLanguage, true),
             Callback::Set(Setting::SameLanguage, false),
             Callback::ShowSettings,
+            Callback::AcceptRules(1),
+            Callback::AcceptRules(7),
+            Callback::DeclineRules,
+            Callback::ShowHeld {
+                from: 42,
+                message: 7,
+            },
         ] {
             assert_eq!(Callback::parse(&c.data()), Some(c));
         }
+        assert_eq!(Callback::parse("rules:accept:"), None);
+        assert_eq!(Callback::parse("rules:accept:+1"), None);
+        assert_eq!(Callback::parse("rules:accept:99999999999"), None);
+        assert_eq!(Callback::parse("rules:junk"), None);
+        assert_eq!(Callback::parse("show:1:-2"), None);
+        assert_eq!(Callback::parse("show:x:2"), None);
         assert_eq!(
             Callback::parse("set:protect:1"),
             Some(Callback::Set(Setting::Protect, true))

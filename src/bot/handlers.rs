@@ -7,12 +7,16 @@ use teloxide::types::{
 };
 
 use super::commands::{help, Button, Callback, Command};
+use super::content::{has_link, kind_of};
 use super::deps::{Deps, HandlerResult};
-use super::keyboards::{language_picker, settings_buttons, Keyboard};
+use super::keyboards::{
+    language_picker, rules_buttons, settings_buttons, show_held_button, Keyboard,
+};
 use super::reply::{deliver, partner_gone, say, send, Delivery, Reply, Sent};
-use super::texts::{text, user_lang, welcome, Lang};
+use super::texts::{text, text_with, user_lang, welcome, Lang};
 use super::timed::flush_album;
-use crate::domain::{LeaveOutcome, Route, SearchOutcome, Traffic};
+use crate::config::LinkPolicy;
+use crate::domain::{CopyPair, LeaveOutcome, Route, SearchOutcome, Traffic};
 use crate::telegram::{SendError, Slot};
 
 pub async fn command(deps: Arc<Deps>, msg: Message, cmd: Command) -> HandlerResult {
@@ -36,6 +40,22 @@ pub async fn command(deps: Arc<Deps>, msg: Message, cmd: Command) -> HandlerResu
             };
             let reply = Reply::body(body, view.lang).keyboard(Keyboard::of(view.state));
             say(&deps, user, reply).await
+        }
+        Command::Privacy => {
+            let lang = deps.chat.user_view(user, tg).await?.lang;
+            let days = (crate::chat::USER_TTL_SECS / 86_400).to_string();
+            let hours = (crate::chat::MAP_TTL_SECS / 3600).to_string();
+            let body = text_with("privacy", lang, &[("days", &days), ("hours", &hours)]);
+            say(&deps, user, Reply::body(body, lang)).await
+        }
+        Command::Deletedata => {
+            let erased = deps.chat.erase(user, Some(tg)).await?;
+            if let Some((partner, partner_lang)) = erased.partner {
+                let left = Reply::key("partner_left", partner_lang).keyboard(Keyboard::Idle);
+                say(&deps, partner, left).await?;
+            }
+            let done = Reply::key("deletedata_done", erased.lang).keyboard(Keyboard::Idle);
+            say(&deps, user, done).await
         }
         Command::Language => {
             let lang = deps.chat.user_view(user, tg).await?.lang;
@@ -75,6 +95,7 @@ async fn search(deps: &Deps, user: i64, tg: Lang) -> HandlerResult {
             ("already_searching", lang, Keyboard::Searching)
         }
         SearchOutcome::Queued { lang } => ("searching", lang, Keyboard::Searching),
+        SearchOutcome::RulesNotAccepted { lang } => return rules_prompt(deps, user, lang).await,
         SearchOutcome::Matched {
             lang,
             partner,
@@ -91,6 +112,13 @@ async fn search(deps: &Deps, user: i64, tg: Lang) -> HandlerResult {
         }
     };
     say(deps, user, Reply::key(key, lang).keyboard(kb)).await
+}
+
+/// The rules and the 18+ confirmation, with accept and decline buttons.
+async fn rules_prompt(deps: &Deps, user: i64, lang: Lang) -> HandlerResult {
+    let body = format!("{}\n\n{}", text("rules", lang), text("rules_confirm", lang));
+    let buttons = rules_buttons(lang, deps.chat.rules_version());
+    say(deps, user, Reply::body(body, lang).buttons(buttons)).await
 }
 
 async fn stop(deps: &Deps, user: i64, tg: Lang) -> HandlerResult {
@@ -184,6 +212,11 @@ async fn route_after_album(
 pub async fn relay(deps: Arc<Deps>, msg: Message) -> HandlerResult {
     let user = msg.chat.id.0;
     let tg = user_lang(msg.from.as_ref());
+    if !deps.chat.relay_allowed(kind_of(&msg)) {
+        // Contacts and stories reveal who someone is: never relayed by default.
+        let lang = deps.chat.user_view(user, tg).await?.lang;
+        return say(&deps, user, Reply::key("kind_not_allowed", lang)).await;
+    }
     if let Some(group) = msg.media_group_id() {
         // Album parts are gathered in Redis and relayed together when the
         // album's window closes (see `timed`).
@@ -219,7 +252,26 @@ pub async fn relay(deps: Arc<Deps>, msg: Message) -> HandlerResult {
             mapped,
             wait,
             chat,
+            nth,
         } => {
+            if has_link(&msg) {
+                match deps.chat.link_policy(nth) {
+                    LinkPolicy::Allow => {}
+                    LinkPolicy::Block => {
+                        return say(&deps, user, Reply::key("link_not_allowed", tg)).await;
+                    }
+                    LinkPolicy::Hold => {
+                        let held = Held {
+                            from: user,
+                            to: partner,
+                            message: msg.id.0,
+                            chat,
+                            protect,
+                        };
+                        return hold_link(&deps, held, wait, tg).await;
+                    }
+                }
+            }
             let ids = [msg.id.0];
             let d = Delivery {
                 user,
@@ -234,6 +286,58 @@ pub async fn relay(deps: Arc<Deps>, msg: Message) -> HandlerResult {
             };
             deliver(&deps, d).await
         }
+    }
+}
+
+/// A message with a link, early in a chat, held for the receiver.
+struct Held {
+    from: i64,
+    to: i64,
+    message: i32,
+    chat: crate::domain::ChatId,
+    protect: bool,
+}
+
+/// Holds the message and asks the receiver "Show it?" in the slot the
+/// routing reserved; tells the sender.
+async fn hold_link(deps: &Deps, h: Held, wait: std::time::Duration, tg: Lang) -> HandlerResult {
+    deps.chat
+        .hold(h.to, h.from, h.message, h.chat, h.protect)
+        .await?;
+    let to_lang = deps.chat.user_view(h.to, Lang::En).await?.lang;
+    let ask =
+        Reply::key("link_held", to_lang).buttons(show_held_button(to_lang, h.from, h.message));
+    if send(deps, h.to, ask, Slot::Prepaid(wait)).await? == Sent::RecipientGone {
+        return partner_gone(deps, h.from, tg).await;
+    }
+    say(deps, h.from, Reply::key("link_held_sender", tg)).await
+}
+
+/// The receiver tapped Show: copy the held message once, if it is still
+/// held for them and their chat with its sender goes on.
+async fn show_held(deps: &Deps, user: i64, from: i64, message: i32) -> HandlerResult {
+    let Some((chat, protect)) = deps.chat.take_held(user, from, message).await? else {
+        return Ok(());
+    };
+    if !deps.chat.in_chat(user, chat).await? {
+        return Ok(());
+    }
+    match deps
+        .out
+        .copy(user, from, message, None, protect, Slot::ReserveNow(1))
+        .await
+    {
+        Ok(copy) => {
+            let pair = CopyPair {
+                from_chat: from,
+                from_message: message,
+                to_chat: user,
+                to_message: copy.0,
+            };
+            Ok(deps.chat.remember(&[pair]).await?)
+        }
+        Err(SendError::NotFound(_) | SendError::CantCopy | SendError::Gone(_)) => Ok(()),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -336,6 +440,23 @@ pub async fn callback(deps: Arc<Deps>, q: CallbackQuery) -> HandlerResult {
         Some(Callback::Set(setting, value)) => {
             deps.chat.set_setting(user, setting, value).await?;
             true
+        }
+        Some(Callback::AcceptRules(version)) => {
+            // An old prompt's button stores nothing; the search shows the
+            // current rules again then.
+            deps.chat.accept_rules(user, version).await?;
+            answer(None).await?;
+            return search(&deps, user, tg).await;
+        }
+        Some(Callback::ShowHeld { from, message }) => {
+            answer(None).await?;
+            return show_held(&deps, user, from, message).await;
+        }
+        Some(Callback::DeclineRules) => {
+            answer(None).await?;
+            let lang = deps.chat.user_view(user, tg).await?.lang;
+            let reply = Reply::key("rules_declined", lang).keyboard(Keyboard::Idle);
+            return say(&deps, user, reply).await;
         }
         // An old button (no value in its data): show the current values.
         Some(Callback::ShowSettings) => false,

@@ -73,3 +73,25 @@ pub fn settings_buttons(lang: Lang, s: UserSettings) -> InlineKeyboardMarkup {
         )],
     ])
 }
+
+/// Under "The stranger sent a link. Show it?".
+pub fn show_held_button(lang: Lang, from: i64, message: i32) -> InlineKeyboardMarkup {
+    InlineKeyboardMarkup::new(vec![vec![InlineKeyboardButton::callback(
+        text("btn_show_link", lang),
+        Callback::ShowHeld { from, message }.data(),
+    )]])
+}
+
+/// Under the rules prompt: accept (carrying the version shown) or decline.
+pub fn rules_buttons(lang: Lang, version: u32) -> InlineKeyboardMarkup {
+    InlineKeyboardMarkup::new(vec![
+        vec![InlineKeyboardButton::callback(
+            text("btn_rules_accept", lang),
+            Callback::AcceptRules(version).data(),
+        )],
+        vec![InlineKeyboardButton::callback(
+            text("btn_rules_decline", lang),
+            Callback::DeclineRules.data(),
+        )],
+    ])
+}

@@ -6,6 +6,7 @@
 //! calls of its own. Handlers get exactly the [`Deps`] they use, injected by
 //! dptree the way teloxide's examples do.
 //!
+//! - [`content`]: what kind of message a user sent (for `RELAY_KINDS`).
 //! - [`commands`]: slash commands, reply-keyboard buttons, inline-button data, the menu.
 //! - [`texts`]: every user-visible text; [`keyboards`]: the keyboards.
 //! - [`reply`]: the one way to send a text to a user and to deliver a copy
@@ -18,6 +19,7 @@
 //! acknowledges after handling).
 
 pub mod commands;
+mod content;
 mod deps;
 pub mod handlers;
 pub mod keyboards;

@@ -14,7 +14,8 @@
 --                                    nothing was changed)
 --       | {'throttled', notify '0'|'1', lang}
 --       | {'none', lang, wait ms}   (a hint to the user may be sent after wait)
---       | {'chat', partner, protect '0'|'1', mapped id or '', wait ms, chat id}
+--       | {'chat', partner, protect '0'|'1', mapped id or '', wait ms, chat id,
+--          n-th new message of this chat (counted when ARGV[7] = '1'; else 0)}
 local me = ARGV[2]
 if ARGV[17] == '1' and redis.call('EXISTS', K.album(me)) == 1 then
   return {'album'}
@@ -50,4 +51,10 @@ if ARGV[4] ~= '' then
 end
 local wait = 0
 if n > 0 then wait = reserve_send(p, now, n, budgets) end
-return {'chat', p, pr or '0', mapped, wait, cid or '0'}
+-- Messages of this chat so far (link policy: the first few are held).
+local nth = 0
+if ARGV[7] == '1' and cid then
+  nth = redis.call('INCR', K.chat_count(cid))
+  redis.call('PEXPIRE', K.chat_count(cid), 2 * tonumber(ARGV[3]))
+end
+return {'chat', p, pr or '0', mapped, wait, cid or '0', nth}

@@ -2,18 +2,22 @@
 -- ARGV[1] key base   ARGV[2] user id   ARGV[3] language from Telegram
 -- ARGV[4] search timeout ms   ARGV[5] idle timeout ms   ARGV[6] candidates scanned
 -- ARGV[7] user hash ttl s   ARGV[8] the user's partition (for timer events)
+-- ARGV[9] rules version to have accepted ('0' = none asked)
 -- Returns {'chatting', lang} | {'searching', lang} | {'queued', lang}
+--       | {'rules', lang} (the rules of ARGV[9] are not accepted: nobody queued)
 --       | {'matched', lang, partner, partner_lang, chat id}
 local me, now = ARGV[2], now_ms()
 local ukey = K.user(me)
 local ttl = tonumber(ARGV[7])
-local st, chosen, sl = unpack(redis.call('HMGET', ukey, 'st', 'lo', 'sl'))
+local st, chosen, sl, rv = unpack(redis.call('HMGET', ukey, 'st', 'lo', 'sl', 'rv'))
 redis.call('HSET', ukey, 'pt', ARGV[8])
 redis.call('EXPIRE', ukey, ttl)
 -- What Telegram says now wins over what was stored: this search stores it.
 local lang = reply_lang(chosen, ARGV[3], nil)
 if st == 'chat' then return {'chatting', lang} end
 if st == 'search' then return {'searching', lang} end
+-- Checked here, in the same call that queues: no search without acceptance.
+if (tonumber(rv) or 0) < tonumber(ARGV[9]) then return {'rules', lang} end
 local c, clang = find_partner(me, lang, sl, tonumber(ARGV[6]))
 if c then
   redis.call('HSET', ukey, 'lang', lang)

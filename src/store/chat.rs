@@ -6,9 +6,12 @@ use std::time::Duration;
 
 use super::{deferred, Store, StoreError, StoreResult};
 use crate::domain::{
-    AlbumPart, Budgets, ChatId, CopyPair, Lang, LeaveOutcome, Route, SearchOutcome, Setting,
-    Traffic, UserSettings, UserState, UserView,
+    AlbumPart, Budgets, ChatId, CopyPair, Erased, Lang, LeaveOutcome, Route, SearchOutcome,
+    Setting, Traffic, UserSettings, UserState, UserView,
 };
+
+/// A held message waits this long for the receiver's tap.
+const HELD_TTL_SECS: u64 = 86_400;
 
 /// A script's reply: a flat list of strings, read by position.
 struct Reply {
@@ -53,6 +56,8 @@ pub struct SearchArgs {
     pub user_ttl_secs: u64,
     /// The user's partition (timer events for them go to its stream).
     pub partition: u32,
+    /// Rules version the user must have accepted (0: none).
+    pub rules_version: u32,
 }
 
 /// The arguments of a routing call that are the same for every message.
@@ -111,13 +116,15 @@ impl Store {
             .arg(a.idle_timeout_ms)
             .arg(a.scan)
             .arg(a.user_ttl_secs)
-            .arg(a.partition);
+            .arg(a.partition)
+            .arg(a.rules_version);
         let r = self.reply("search", &inv).await?;
         let lang = r.lang(1);
         Ok(match r.str(0) {
             Some("chatting") => SearchOutcome::AlreadyChatting { lang },
             Some("searching") => SearchOutcome::AlreadySearching { lang },
             Some("queued") => SearchOutcome::Queued { lang },
+            Some("rules") => SearchOutcome::RulesNotAccepted { lang },
             Some("matched") => SearchOutcome::Matched {
                 lang,
                 partner: r.int(2)?,
@@ -205,6 +212,7 @@ impl Store {
                 mapped: r.opt_int(3),
                 wait: r.ms(4),
                 chat: r.int(5)?,
+                nth: r.opt_int(6).unwrap_or(0),
             },
             _ => return Err(r.unexpected()),
         })
@@ -375,6 +383,160 @@ impl Store {
             .arg(user)
             .arg(setting_field(s))
             .arg(u8::from(value))
+            .arg(ttl_secs)
+            .invoke_async::<()>(&mut self.conn())
+            .await?;
+        Ok(())
+    }
+
+    /// Erases the user (/deletedata): ends their chat or search and deletes
+    /// every key about them, their message maps (both directions) and the
+    /// cooldown markers naming them. Maps are found by SCAN; a second pass
+    /// catches a copy the partner's worker mapped while the first ran.
+    pub async fn erase_user(&self, user: i64, tg: Option<Lang>) -> StoreResult<Erased> {
+        let mut first: Option<Erased> = None;
+        for _ in 0..2 {
+            let (buckets, pairs) = self.scan_user_leftovers(user).await?;
+            if first.is_some() && buckets.is_empty() && pairs.is_empty() {
+                break;
+            }
+            // Batches keep one script call short.
+            let mut chunks: Vec<(&[String], &[String])> = buckets
+                .chunks(256)
+                .map(|b| (b, &[][..]))
+                .chain(pairs.chunks(256).map(|p| (&[][..], p)))
+                .collect();
+            if chunks.is_empty() {
+                chunks.push((&[], &[]));
+            }
+            for (b, p) in chunks {
+                let mut inv = self.scripts.erase.prepare_invoke();
+                inv.arg(self.keys.base())
+                    .arg(user)
+                    .arg(tg.map(Lang::code).unwrap_or(""))
+                    .arg(b.len());
+                for x in b.iter().chain(p) {
+                    inv.arg(x);
+                }
+                let r = self.reply("erase", &inv).await?;
+                if r.str(0) != Some("erased") {
+                    return Err(r.unexpected());
+                }
+                let partner = r.opt_int::<i64>(2).map(|id| (id, r.lang(3)));
+                if first.is_none() {
+                    first = Some(Erased {
+                        lang: r.lang(1),
+                        partner,
+                    });
+                }
+            }
+        }
+        // Held links for and from the user: independent keys, one UNLINK.
+        let mut held = Vec::new();
+        for pattern in self.keys.held_patterns(user) {
+            held.extend(self.scan(&pattern).await?);
+        }
+        for batch in held.chunks(256) {
+            redis::cmd("UNLINK")
+                .arg(batch)
+                .query_async::<()>(&mut self.conn())
+                .await?;
+        }
+        Ok(first.unwrap_or(Erased {
+            lang: tg.unwrap_or(Lang::En),
+            partner: None,
+        }))
+    }
+
+    /// The user's message-map bucket numbers and the pair ids of cooldown
+    /// markers naming them (SCAN, never KEYS).
+    async fn scan_user_leftovers(&self, user: i64) -> StoreResult<(Vec<String>, Vec<String>)> {
+        let map_prefix = self.keys.message_map_prefix(user);
+        let left_prefix = self.keys.left_prefix();
+        let mut buckets = Vec::new();
+        for key in self.scan(&self.keys.message_maps_pattern(user)).await? {
+            if let Some(b) = key.strip_prefix(&map_prefix) {
+                if !b.is_empty() && b.bytes().all(|c| c.is_ascii_digit()) {
+                    buckets.push(b.to_string());
+                }
+            }
+        }
+        let mut pairs = Vec::new();
+        for pattern in self.keys.left_patterns(user) {
+            for key in self.scan(&pattern).await? {
+                if let Some(pair) = key.strip_prefix(&left_prefix) {
+                    pairs.push(pair.to_string());
+                }
+            }
+        }
+        Ok((buckets, pairs))
+    }
+
+    async fn scan(&self, pattern: &str) -> StoreResult<Vec<String>> {
+        let mut conn = self.conn();
+        let mut cursor: u64 = 0;
+        let mut out = Vec::new();
+        loop {
+            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(pattern)
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(&mut conn)
+                .await?;
+            out.extend(keys);
+            if next == 0 {
+                return Ok(out);
+            }
+            cursor = next;
+        }
+    }
+
+    /// Holds message `message` of `from` for `to` (a link early in chat `chat`).
+    pub async fn hold(
+        &self,
+        to: i64,
+        from: i64,
+        message: i32,
+        chat: ChatId,
+        protect: bool,
+    ) -> StoreResult<()> {
+        redis::cmd("SET")
+            .arg(self.keys.held(to, from, message))
+            .arg(format!("{chat}:{}", u8::from(protect)))
+            .arg("EX")
+            .arg(HELD_TTL_SECS)
+            .query_async::<()>(&mut self.conn())
+            .await?;
+        Ok(())
+    }
+
+    /// Takes a held message out (once: GETDEL): its chat and protect flag,
+    /// or None when nothing of that is held for `to`.
+    pub async fn take_held(
+        &self,
+        to: i64,
+        from: i64,
+        message: i32,
+    ) -> StoreResult<Option<(ChatId, bool)>> {
+        let v: Option<String> = redis::cmd("GETDEL")
+            .arg(self.keys.held(to, from, message))
+            .query_async(&mut self.conn())
+            .await?;
+        Ok(v.and_then(|v| {
+            let (chat, protect) = v.split_once(':')?;
+            Some((chat.parse().ok()?, protect == "1"))
+        }))
+    }
+
+    /// Records that the user accepted the rules of `version` (idempotent).
+    pub async fn accept_rules(&self, user: i64, version: u32, ttl_secs: u64) -> StoreResult<()> {
+        self.scripts
+            .rules_accept
+            .arg(self.keys.base())
+            .arg(user)
+            .arg(version)
             .arg(ttl_secs)
             .invoke_async::<()>(&mut self.conn())
             .await?;

@@ -135,6 +135,10 @@ impl Cluster {
             ("TG_CHAT_BURST", "10000".to_string()),
             ("INBOUND_RATE", "10000".to_string()),
             ("INBOUND_BURST", "10000".to_string()),
+            // No rules prompt before searching: tests of other features
+            // search at once and links pass; tests/it/consent.rs sets both.
+            ("RULES_VERSION", "0".to_string()),
+            ("LINK_POLICY", "allow".to_string()),
         ] {
             env.insert(k.to_string(), v);
         }

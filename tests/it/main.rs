@@ -3,6 +3,7 @@
 //! parallel threads.
 
 mod chat;
+mod consent;
 mod delivery;
 mod faults;
 mod flood;

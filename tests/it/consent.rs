@@ -1,0 +1,420 @@
+//! Consent and content safety: the rules and 18+ acceptance before the
+//! first search (a new RULES_VERSION asks again), message kinds that are
+//! never relayed (contacts, stories), /deletedata and /privacy.
+
+use anonchat::bot::commands::Callback;
+use anonchat_testkit::fake::Received;
+use serde_json::{json, Value};
+
+use crate::chat::{
+    barrier, count, en, expect_after, int, pair, summary, wait_nth_in, wait_says, Db, EN,
+};
+use crate::harness::{eventually, Cluster, User, WAIT};
+
+/// The rules prompt: the rules, the 18+ line, accept and decline buttons.
+fn is_rules_prompt(r: &Received) -> bool {
+    r.source.is_none()
+        && r.text()
+            .is_some_and(|t| t.contains(&en("rules")) && t.contains(&en("rules_confirm")))
+}
+
+fn prompts(u: &User) -> Vec<Received> {
+    u.received().into_iter().filter(is_rules_prompt).collect()
+}
+
+async fn wait_prompt(u: &User, n: usize) -> Received {
+    u.tg.wait_until(WAIT, || prompts(u).into_iter().nth(n - 1))
+        .await
+        .unwrap_or_else(|| panic!("no rules prompt #{n}: {:#?}", summary(u)))
+}
+
+/// Callback data of the inline buttons on `r`.
+fn buttons(r: &Received) -> Vec<String> {
+    r.content["reply_markup"]["inline_keyboard"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|row| row.as_array().cloned().unwrap_or_default())
+        .filter_map(|b| b["callback_data"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// Presses `data` under message `message_id` and waits for the answer.
+async fn press(u: &User, message_id: i32, data: &str) {
+    let cb =
+        u.tg.press_button(&u.info, message_id, data)
+            .expect("button's message exists");
+    let answered =
+        u.tg.wait_until(WAIT, || {
+            u.tg.callback_answers()
+                .iter()
+                .any(|a| a["callback_query_id"].as_str() == Some(cb.callback_query_id.as_str()))
+                .then_some(())
+        })
+        .await;
+    assert!(answered.is_some(), "callback {data} never answered");
+}
+
+/// Searches, gets the prompt and accepts; waits for the search reply `then`.
+async fn accept_and_search(u: &User, then: &str) {
+    let n = prompts(u).len() + 1;
+    u.command("/search");
+    let prompt = wait_prompt(u, n).await;
+    let accept = buttons(&prompt)
+        .into_iter()
+        .find(|d| d.starts_with("rules:accept:"))
+        .expect("an accept button");
+    let before = count(u, then);
+    press(u, prompt.message_id, &accept).await;
+    wait_nth_in(u, then, EN, before + 1).await;
+}
+
+/// Two users who accepted the rules, chatting.
+async fn consented_pair(a: &User, b: &User) {
+    accept_and_search(a, "searching").await;
+    accept_and_search(b, "found").await;
+    wait_says(a, "found").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_search_waits_for_the_rules_and_a_new_version_asks_again() {
+    let mut cluster = Cluster::start_with(1, &[("RULES_VERSION", "1")]).await;
+    let db = Db::new(&cluster).await;
+    let alice = cluster.user("Alice");
+    let bob = cluster.user("Bob");
+
+    // Before accepting: the prompt, and nobody is queued.
+    alice.command("/search");
+    let prompt = wait_prompt(&alice, 1).await;
+    assert_eq!(
+        buttons(&prompt),
+        vec!["rules:accept:1".to_string(), "rules:decline".to_string()]
+    );
+    barrier(&alice, EN).await;
+    db.assert_state(&alice, "idle", None).await;
+    assert_eq!(count(&alice, "searching"), 0);
+
+    // Declining: no search, and Search shows the prompt again.
+    press(&alice, prompt.message_id, "rules:decline").await;
+    wait_says(&alice, "rules_declined").await;
+    db.assert_state(&alice, "idle", None).await;
+    // A forged or stale version accepts nothing: the prompt comes again.
+    press(&alice, prompt.message_id, "rules:accept:2").await;
+    wait_prompt(&alice, 2).await;
+    db.assert_state(&alice, "idle", None).await;
+
+    // Accepting searches at once; then a stranger who accepted pairs.
+    accept_and_search(&alice, "searching").await;
+    db.assert_state(&alice, "search", None).await;
+    accept_and_search(&bob, "found").await;
+    wait_says(&alice, "found").await;
+    db.assert_state(&alice, "chat", Some(&bob)).await;
+    alice.command("/stop");
+    wait_says(&alice, "you_left").await;
+    // Accepted once: the next search goes straight to the queue.
+    let before = prompts(&alice).len();
+    expect_after(&alice, "searching", EN, || {
+        alice.command("/search");
+    })
+    .await;
+    assert_eq!(prompts(&alice).len(), before);
+    alice.command("/stop");
+    wait_says(&alice, "search_cancelled").await;
+
+    // The operator raises the version: everyone is asked again.
+    for r in &cluster.replicas {
+        r.terminate();
+    }
+    for r in cluster.replicas.iter_mut() {
+        r.wait_exit(WAIT).await.expect("replica exits on SIGTERM");
+    }
+    cluster.env.insert("RULES_VERSION".into(), "2".into());
+    cluster.add_replica().await;
+    let before = prompts(&alice).len();
+    alice.command("/search");
+    let again = wait_prompt(&alice, before + 1).await;
+    assert!(buttons(&again).contains(&"rules:accept:2".to_string()));
+    // The button under the old prompt (version 1) does not accept version 2.
+    press(&alice, prompt.message_id, "rules:accept:1").await;
+    wait_prompt(&alice, before + 2).await;
+    barrier(&alice, EN).await;
+    db.assert_state(&alice, "idle", None).await;
+    press(&alice, again.message_id, &Callback::AcceptRules(2).data()).await;
+    wait_nth_in(&alice, "searching", EN, 3).await;
+    db.assert_state(&alice, "search", None).await;
+}
+
+/// Everything the fake recorded as copied from `from`'s message `id`.
+fn copies_of(cluster: &Cluster, from: &User, id: i32) -> usize {
+    [
+        "copyMessage",
+        "copyMessages",
+        "forwardMessage",
+        "forwardMessages",
+    ]
+    .iter()
+    .flat_map(|m| cluster.tg.calls_for(m))
+    .filter(|c| {
+        let p = &c.params;
+        let from_chat = int(&p["from_chat_id"]) == Some(from.id());
+        let one = int(&p["message_id"]) == Some(i64::from(id));
+        let many = match &p["message_ids"] {
+            Value::Array(ids) => ids.iter().any(|v| int(v) == Some(i64::from(id))),
+            Value::String(s) => s.contains(&id.to_string()),
+            _ => false,
+        };
+        from_chat && (one || many)
+    })
+    .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contacts_and_stories_are_never_relayed_and_the_sender_is_told_once() {
+    let cluster = Cluster::start(1).await;
+    let alice = cluster.user("Alice");
+    let bob = cluster.user("Bob");
+    pair(&alice, &bob).await;
+
+    let contact = alice.tg.send_message(
+        &alice.info,
+        json!({"contact": {"phone_number": "+15550001111", "first_name": "Alice", "user_id": alice.id()}}),
+    );
+    let story = alice.tg.send_message(
+        &alice.info,
+        json!({"story": {"chat": {"id": alice.id(), "type": "private", "first_name": "Alice"}, "id": 7}}),
+    );
+    let text = alice.send_text("still here");
+    let copy = bob
+        .wait_for("the text after the refused ones", |r| {
+            r.source == Some((alice.id(), text.message_id))
+        })
+        .await;
+    assert_eq!(copy.text(), Some("still here"));
+    barrier(&alice, EN).await;
+
+    assert_eq!(
+        count(&alice, "kind_not_allowed"),
+        2,
+        "{:#?}",
+        summary(&alice)
+    );
+    for (what, sent) in [("contact", contact), ("story", story)] {
+        assert_eq!(
+            copies_of(&cluster, &alice, sent.message_id),
+            0,
+            "{what} copied"
+        );
+    }
+    let leaked: Vec<_> = bob
+        .received()
+        .into_iter()
+        .filter(|r| {
+            r.content.get("contact").is_some()
+                || r.content.get("story").is_some()
+                || r.text().is_some_and(|t| t.contains("+15550001111"))
+        })
+        .collect();
+    assert!(leaked.is_empty(), "bob got {leaked:#?}");
+    assert_eq!(count(&bob, "kind_not_allowed"), 0);
+}
+
+/// Every key of the cluster's prefix that names `id` (a `:`-separated part of
+/// its name) or holds it (a zset member, a hash value pointing at it).
+async fn traces_of(cluster: &Cluster, id: i64) -> Vec<String> {
+    let mut conn = cluster.redis.conn().await;
+    let base = cluster.keys().base().to_string();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{base}*"))
+        .query_async(&mut conn)
+        .await
+        .expect("KEYS");
+    let me = id.to_string();
+    let mut found = Vec::new();
+    for key in keys {
+        if key[base.len()..].split(':').any(|part| part == me) {
+            found.push(key);
+            continue;
+        }
+        let kind: String = redis::cmd("TYPE")
+            .arg(&key)
+            .query_async(&mut conn)
+            .await
+            .expect("TYPE");
+        let holds = match kind.as_str() {
+            "zset" => redis::cmd("ZSCORE")
+                .arg(&key)
+                .arg(&me)
+                .query_async::<Option<f64>>(&mut conn)
+                .await
+                .expect("ZSCORE")
+                .is_some(),
+            "set" => redis::cmd("SISMEMBER")
+                .arg(&key)
+                .arg(&me)
+                .query_async::<bool>(&mut conn)
+                .await
+                .expect("SISMEMBER"),
+            "hash" => {
+                let values: Vec<String> = redis::cmd("HVALS")
+                    .arg(&key)
+                    .query_async(&mut conn)
+                    .await
+                    .expect("HVALS");
+                values
+                    .iter()
+                    .any(|v| *v == me || v.starts_with(&format!("{me}:")))
+            }
+            _ => false,
+        };
+        if holds {
+            found.push(format!("{key} ({kind})"));
+        }
+    }
+    found
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deletedata_ends_the_chat_and_erases_every_key_of_the_user() {
+    let cluster = Cluster::start_with(1, &[("RULES_VERSION", "1"), ("LINK_POLICY", "hold")]).await;
+    let alice = cluster.user("Alice");
+    let bob = cluster.user("Bob");
+    let carol = cluster.user("Carol");
+
+    // Settings, acceptance, a left chat (cooldown marker), message maps
+    // both ways in two chats, and a chat in progress.
+    alice.command("/settings");
+    let settings = wait_says(&alice, "settings_title").await;
+    press(&alice, settings.message_id, "set:protect:1").await;
+    consented_pair(&alice, &bob).await;
+    let hi = alice.send_text("hi bob");
+    bob.wait_for("alice's hi", |r| {
+        r.source == Some((alice.id(), hi.message_id))
+    })
+    .await;
+    let back = bob.send_text("hi alice");
+    alice
+        .wait_for("bob's hi", |r| {
+            r.source == Some((bob.id(), back.message_id))
+        })
+        .await;
+    alice.command("/next");
+    wait_says(&bob, "partner_left").await;
+    accept_and_search(&carol, "found").await;
+    wait_nth_in(&alice, "found", EN, 2).await;
+    let to_carol = alice.send_text("hi carol");
+    carol
+        .wait_for("alice's message", |r| {
+            r.source == Some((alice.id(), to_carol.message_id))
+        })
+        .await;
+    let from_carol = carol.send_text("hi alice");
+    alice
+        .wait_for("carol's message", |r| {
+            r.source == Some((carol.id(), from_carol.message_id))
+        })
+        .await;
+    // A link held for alice.
+    carol.send_text("https://example.com/carol");
+    wait_says(&alice, "link_held").await;
+    let before = traces_of(&cluster, alice.id()).await;
+    assert!(before.iter().any(|k| k.contains(":held:")), "{before:?}");
+    assert!(
+        !before.is_empty(),
+        "the test must start with something to erase"
+    );
+
+    alice.command("/deletedata");
+    wait_says(&alice, "deletedata_done").await;
+    wait_says(&carol, "partner_left").await;
+    Db::new(&cluster)
+        .await
+        .assert_state(&carol, "idle", None)
+        .await;
+
+    // The reply just sent leaves only its send budget, which expires.
+    let left = eventually(WAIT, || async {
+        traces_of(&cluster, alice.id())
+            .await
+            .is_empty()
+            .then_some(())
+    })
+    .await;
+    assert!(
+        left.is_some(),
+        "keys of alice remain: {:?}",
+        traces_of(&cluster, alice.id()).await
+    );
+
+    // Acceptance was erased too: the next search asks again.
+    let before = prompts(&alice).len();
+    alice.command("/search");
+    wait_prompt(&alice, before + 1).await;
+
+    // /privacy says what is stored and for how long.
+    alice.command("/privacy");
+    let privacy = alice
+        .wait_for("the privacy statement", |r| {
+            r.source.is_none() && r.text().is_some_and(|t| t.contains("/deletedata"))
+        })
+        .await;
+    let t = privacy.text().unwrap_or_default().to_string();
+    assert!(t.contains("30") && t.contains("48"), "{t}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_early_in_a_chat_is_held_until_the_receiver_taps_and_later_passes() {
+    let cluster = Cluster::start_with(1, &[("LINK_POLICY", "hold")]).await;
+    let alice = cluster.user("Alice");
+    let bob = cluster.user("Bob");
+    pair(&alice, &bob).await;
+
+    let copy = |sent: anonchat_testkit::fake::Sent| {
+        let bob = bob.clone();
+        let src = Some((alice.id(), sent.message_id));
+        async move { bob.wait_for("a copy", move |r| r.source == src).await }
+    };
+    let first = alice.send_text("hello");
+    copy(first).await;
+    copy(alice.send_text("how are you")).await;
+    let link = alice.send_text("see https://example.com/me");
+    let ask = wait_says(&bob, "link_held").await;
+    wait_says(&alice, "link_held_sender").await;
+    let show = buttons(&ask);
+    assert_eq!(
+        show,
+        vec![format!("show:{}:{}", alice.id(), link.message_id)]
+    );
+    barrier(&alice, EN).await;
+    assert_eq!(
+        copies_of(&cluster, &alice, link.message_id),
+        0,
+        "held, not copied"
+    );
+
+    // A forged button (a message that is not held) shows nothing.
+    press(
+        &bob,
+        ask.message_id,
+        &format!("show:{}:{}", alice.id(), first.message_id),
+    )
+    .await;
+    // The real one shows it, once, however often it is pressed.
+    press(&bob, ask.message_id, &show[0]).await;
+    let shown = copy(link).await;
+    assert_eq!(shown.text(), Some("see https://example.com/me"));
+    press(&bob, ask.message_id, &show[0]).await;
+    barrier(&bob, EN).await;
+    assert_eq!(copies_of(&cluster, &alice, first.message_id), 1);
+    assert_eq!(copies_of(&cluster, &alice, link.message_id), 1);
+
+    // Messages 4 to 10 are plain; the link in message 11 passes at once.
+    for i in 4..=10 {
+        copy(alice.send_text(&format!("message {i}"))).await;
+    }
+    let late = alice.send_text("t.me/somewhere in message 11");
+    assert_eq!(
+        copy(late).await.text(),
+        Some("t.me/somewhere in message 11")
+    );
+    assert_eq!(count(&bob, "link_held"), 1);
+}
