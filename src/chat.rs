@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use crate::config::{LinkPolicy, Settings};
 use crate::domain::{
-    AlbumPart, Budgets, ChatId, CopyPair, Erased, Lang, LeaveOutcome, MessageKind, RelayPolicy,
-    Route, SearchOutcome, Setting, Traffic, UserSettings, UserView,
+    AlbumPart, Budgets, ChatId, CopyPair, Erased, Lang, LeaveOutcome, MessageKind, Press,
+    RelayPolicy, Route, SearchOutcome, Setting, Traffic, UserSettings, UserView,
 };
 use crate::keys::partition_of;
 use crate::store::chat::{RouteArgs, SearchArgs, SweepArgs};
@@ -174,6 +174,12 @@ impl ChatService {
         self.store
             .route(user, partition, lookup, tg, traffic, &args)
             .await
+    }
+
+    /// Takes one Search/Next press made at `at_ms` (the update's own time,
+    /// so a burst handled late is still a burst) from the user's budget.
+    pub async fn search_press(&self, user: i64, at_ms: u64) -> StoreResult<Press> {
+        self.store.search_press(user, at_ms, &self.budgets).await
     }
 
     /// Whether the user is still in chat `chat` (a chat from before chat

@@ -90,6 +90,10 @@ pub struct Settings {
     pub inbound_rate: f64,
     pub inbound_burst: u32,
     pub inbound_notice_secs: u64,
+    /// A relay whose send slot is further away is dropped (sender told).
+    pub max_send_wait: Duration,
+    /// Search/Next presses one user may make per minute (also the burst).
+    pub next_rate_per_min: u32,
     pub max_inflight_sends: usize,
     pub max_buffered_updates: usize,
     /// Version of the rules users accept before their first search; raising
@@ -295,6 +299,16 @@ pub const VARIABLES: &[(&str, Option<&str>, &str)] = &[
         "INBOUND_NOTICE_SECS",
         Some("10"),
         "A throttled user is told at most once per this many seconds",
+    ),
+    (
+        "MAX_SEND_WAIT",
+        Some("30s"),
+        "A relay whose send slot is further away than this is dropped and its sender told the bot is overloaded (1s to 10m)",
+    ),
+    (
+        "NEXT_RATE_PER_MIN",
+        Some("10"),
+        "Search/Next presses one user may make per minute (also the burst); over it a press does nothing and the user is told once",
     ),
     (
         "MAX_INFLIGHT_SENDS",
@@ -661,6 +675,17 @@ impl Raw {
             inbound_rate: self.number("INBOUND_RATE", 0.01, 1e7)?,
             inbound_burst: self.number("INBOUND_BURST", 1, 1_000_000)?,
             inbound_notice_secs: self.number("INBOUND_NOTICE_SECS", 1, 86_400)?,
+            max_send_wait: {
+                let d = self.duration("MAX_SEND_WAIT")?;
+                if d > Duration::from_secs(600) {
+                    return Err(ConfigError(format!(
+                        "MAX_SEND_WAIT must be between 1 second and 10 minutes, got {}s",
+                        d.as_secs()
+                    )));
+                }
+                d
+            },
+            next_rate_per_min: self.number("NEXT_RATE_PER_MIN", 1, 10_000)?,
             max_inflight_sends: self.number("MAX_INFLIGHT_SENDS", 1, 10_000)?,
             max_buffered_updates: self.number("MAX_BUFFERED_UPDATES", 64, 1_000_000)?,
             rules_version: self.number("RULES_VERSION", 0, 1_000_000)?,
@@ -750,6 +775,36 @@ mod tests {
         assert!(!debug.contains("VERYSECRET"), "{debug}");
         assert!(!debug.contains("hunter2"), "{debug}");
         assert!(!s.redis_url_redacted().contains("hunter2"));
+        Ok(())
+    }
+
+    #[test]
+    fn send_wait_cap_and_search_budget_are_validated() -> TestResult {
+        let d = Settings::load_from(None, &env(&[("BOT_TOKEN", "1:a")]))?;
+        assert_eq!(d.max_send_wait, Duration::from_secs(30));
+        assert_eq!(d.next_rate_per_min, 10);
+        let s = Settings::load_from(
+            None,
+            &env(&[
+                ("BOT_TOKEN", "1:a"),
+                ("MAX_SEND_WAIT", "2m"),
+                ("NEXT_RATE_PER_MIN", "4"),
+            ]),
+        )?;
+        assert_eq!(s.max_send_wait, Duration::from_secs(120));
+        assert_eq!(s.next_rate_per_min, 4);
+        for (name, bad) in [
+            ("MAX_SEND_WAIT", "0"),
+            ("MAX_SEND_WAIT", "11m"),
+            ("MAX_SEND_WAIT", "soon"),
+            ("NEXT_RATE_PER_MIN", "0"),
+            ("NEXT_RATE_PER_MIN", "many"),
+        ] {
+            let err = Settings::load_from(None, &env(&[("BOT_TOKEN", "1:a"), (name, bad)]))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(name), "{name}={bad}: {err}");
+        }
         Ok(())
     }
 

@@ -145,8 +145,12 @@ pub enum Route {
     AlbumPending,
     /// The sender is over the inbound budget: drop it; `notify` once per window.
     Throttled { notify: bool, lang: Lang },
-    /// Not chatting; a hint may be sent after `wait` (its slot is reserved).
+    /// Not chatting; a hint may be sent after `wait` (its slot is reserved
+    /// only for traffic that gets a hint, see [`Traffic::hints`]).
     NotInChat { lang: Lang, wait: Duration },
+    /// The send would wait past MAX_SEND_WAIT: nothing was reserved; drop
+    /// it and, if `notify`, tell the sender (once per notice window).
+    Overloaded { notify: bool, lang: Lang },
     Chat {
         partner: i64,
         /// The sender asked for protected copies.
@@ -188,6 +192,28 @@ impl Traffic {
     pub fn throttled(self) -> bool {
         matches!(self, Traffic::Message)
     }
+
+    /// Whether anything is sent only when the looked-up message maps to the
+    /// partner's copy (an edit or reaction of a message never relayed sends
+    /// nothing, so it reserves nothing).
+    pub fn needs_mapping(self) -> bool {
+        matches!(self, Traffic::Followup)
+    }
+
+    /// Whether a user who is not chatting gets a hint (whose slot is
+    /// reserved with the routing); edits, reactions and albums get none.
+    pub fn hints(self) -> bool {
+        matches!(self, Traffic::Message)
+    }
+}
+
+/// What the Search/Next budget says about one press.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Press {
+    /// Within the budget: go ahead.
+    Allowed,
+    /// Over it: do nothing; `notify` once per notice window.
+    Refused { notify: bool },
 }
 
 /// The id of one chat (one pairing of two users), from a counter at match
@@ -239,6 +265,12 @@ pub struct Budgets {
     pub notice_window_secs: u64,
     /// 429s from this many chats within a second freeze the global budget.
     pub freeze_all_after: u32,
+    /// Longest wait for a relay's send slot (MAX_SEND_WAIT); beyond it the
+    /// relay is dropped and nothing is reserved.
+    pub max_send_wait_ms: u64,
+    /// Search/Next presses of one user: interval and burst (NEXT_RATE_PER_MIN).
+    pub search_interval_ms: f64,
+    pub search_burst: u32,
 }
 
 /// What a message is, for the relay policy (`RELAY_KINDS`).
@@ -341,6 +373,9 @@ impl Budgets {
             inbound_burst: s.inbound_burst,
             notice_window_secs: s.inbound_notice_secs,
             freeze_all_after: 3,
+            max_send_wait_ms: s.max_send_wait.as_millis() as u64,
+            search_interval_ms: 60_000.0 / f64::from(s.next_rate_per_min),
+            search_burst: s.next_rate_per_min,
         }
     }
 }

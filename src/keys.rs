@@ -41,6 +41,10 @@ const CHAT_BUDGET: &str = "rl:c:";
 const GLOBAL_BUDGET: &str = "rl:g";
 const INBOUND: &str = "rl:in:";
 const NOTICE: &str = "rl:note:";
+const OVERLOAD_NOTICE: &str = "rl:over:";
+const FROZEN: &str = "rl:fz:";
+const SEARCH_BUDGET: &str = "rl:nx:";
+const SEARCH_NOTICE: &str = "rl:nxnote:";
 const RECENT_429: &str = "rl:429";
 const CHAT_COUNT: &str = "cm:";
 const HELD: &str = "held:";
@@ -278,6 +282,27 @@ impl Keys {
         [format!("{p}{user}:*"), format!("{p}*:{user}:*")]
     }
 
+    /// String (ms): a 429 froze this chat until then (PX: its retry_after).
+    pub fn frozen(&self, chat: i64) -> String {
+        format!("{}{FROZEN}{chat}", self.base)
+    }
+
+    /// Marker (EX INBOUND_NOTICE_SECS): this user was told a message was
+    /// dropped because its send would have waited past MAX_SEND_WAIT.
+    pub fn overload_notice(&self, user: i64) -> String {
+        format!("{}{OVERLOAD_NOTICE}{user}", self.base)
+    }
+
+    /// String (float ms): GCRA budget of one user's Search/Next presses.
+    pub fn search_budget(&self, user: i64) -> String {
+        format!("{}{SEARCH_BUDGET}{user}", self.base)
+    }
+
+    /// Marker (EX INBOUND_NOTICE_SECS): this user was told to search less often.
+    pub fn search_notice(&self, user: i64) -> String {
+        format!("{}{SEARCH_NOTICE}{user}", self.base)
+    }
+
     /// Sorted set chat -> time of its last 429 (ms), the last second only.
     pub fn recent_429(&self) -> String {
         self.key(RECENT_429)
@@ -330,6 +355,10 @@ pub fn lua_prelude() -> String {
         ("inbound", INBOUND),
         ("notice", NOTICE),
         ("chat_count", CHAT_COUNT),
+        ("overload_notice", OVERLOAD_NOTICE),
+        ("frozen", FROZEN),
+        ("search_budget", SEARCH_BUDGET),
+        ("search_notice", SEARCH_NOTICE),
     ];
     let mut lua = format!("local B = ARGV[1]\nlocal K = {{}}\nlocal MAP_BUCKET = {MAP_BUCKET}\n");
     for (name, key) in fixed {
@@ -369,6 +398,10 @@ mod tests {
             k.global_budget(),
             k.inbound(1),
             k.notice(1),
+            k.overload_notice(1),
+            k.frozen(1),
+            k.search_budget(1),
+            k.search_notice(1),
             k.recent_429(),
         ] {
             assert!(key.starts_with("t1:v1:"), "{key}");

@@ -10,11 +10,15 @@
 //! `scripts/lib.lua`): a budget is one number, the time its next message may
 //! go. Reserving a slot returns how long to wait, so a sender sleeps once and
 //! sends; nobody polls. For relayed messages the reservation is folded into
-//! the routing script (no extra round trip); other sends reserve here. A 429
-//! pushes the chat's budget past `retry_after` for every replica; 429s from
+//! the routing script (no extra round trip), and only for a send that will
+//! happen; a relay whose slot is further away than `MAX_SEND_WAIT` books
+//! nothing and is dropped. A 429 pushes the chat's budget far enough past
+//! `retry_after` that GCRA's burst cannot start a send before it, for every
+//! replica; while frozen, the chat's sends book the global budget at once
+//! rather than at their late slot, so other chats are not held up. 429s from
 //! several chats within a second push the global budget too. The inbound
 //! throttle (a flood from one user is dropped with one notice per window)
-//! lives in the routing script.
+//! lives in the routing script; Search/Next have their own budget.
 
 use std::time::Duration;
 

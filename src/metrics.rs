@@ -52,6 +52,7 @@ pub struct Metrics {
     pub send_latency: Histogram,
     pub sends_in_flight: Gauge,
     pub inbound_dropped: Counter,
+    pub overload_dropped: Counter,
     pub updates_lost: Counter,
     pub handler_retries: Counter,
     pub ingest_refused: Counter,
@@ -94,6 +95,7 @@ impl Metrics {
             send_latency: Histogram::new(exponential_buckets(0.0005, 2.0, 16)),
             sends_in_flight: Gauge::default(),
             inbound_dropped: Counter::default(),
+            overload_dropped: Counter::default(),
             updates_lost: Counter::default(),
             handler_retries: Counter::default(),
             ingest_refused: Counter::default(),
@@ -204,6 +206,11 @@ impl Metrics {
             "inbound_dropped",
             "User messages dropped by the inbound throttle",
             m.inbound_dropped.clone(),
+        );
+        registry.register(
+            "overload_dropped",
+            "Sends dropped because their slot was further away than MAX_SEND_WAIT",
+            m.overload_dropped.clone(),
         );
         registry.register(
             "updates_lost",

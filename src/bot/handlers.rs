@@ -8,15 +8,15 @@ use teloxide::types::{
 
 use super::commands::{help, Button, Callback, Command};
 use super::content::{has_link, kind_of};
-use super::deps::{Deps, HandlerResult};
+use super::deps::{Deps, HandlerError, HandlerResult};
 use super::keyboards::{
     language_picker, rules_buttons, settings_buttons, show_held_button, Keyboard,
 };
-use super::reply::{deliver, partner_gone, say, send, Delivery, Reply, Sent};
+use super::reply::{deliver, overloaded, partner_gone, say, send, Delivery, Reply, Sent};
 use super::texts::{text, text_with, user_lang, welcome, Lang};
 use super::timed::flush_album;
 use crate::config::LinkPolicy;
-use crate::domain::{CopyPair, LeaveOutcome, Route, SearchOutcome, Traffic};
+use crate::domain::{CopyPair, LeaveOutcome, Press, Route, SearchOutcome, Traffic};
 use crate::telegram::{SendError, Slot};
 
 pub async fn command(deps: Arc<Deps>, msg: Message, cmd: Command) -> HandlerResult {
@@ -26,6 +26,9 @@ pub async fn command(deps: Arc<Deps>, msg: Message, cmd: Command) -> HandlerResu
     if matches!(cmd, Command::Search | Command::Next | Command::Stop) {
         // An album sent before goes first, to the chat it was sent in.
         flush_album(&deps, user).await?;
+    }
+    if matches!(cmd, Command::Search | Command::Next) && !press_allowed(&deps, &msg, tg).await? {
+        return Ok(());
     }
     match cmd {
         Command::Search => search(&deps, user, tg).await,
@@ -81,10 +84,32 @@ pub async fn button(deps: Arc<Deps>, msg: Message, button: Button) -> HandlerRes
     deps.metrics
         .command(&format!("button_{button:?}").to_lowercase());
     flush_album(&deps, user).await?;
+    if matches!(button, Button::Search | Button::Next) && !press_allowed(&deps, &msg, tg).await? {
+        return Ok(());
+    }
     match button {
         Button::Search => search(&deps, user, tg).await,
         Button::Next => next(&deps, user, tg).await,
         Button::Cancel | Button::Stop => stop(&deps, user, tg).await,
+    }
+}
+
+/// Search and Next have their own small budget, judged by when the press
+/// was made (the update's date): over it, the press does nothing and the
+/// user is told once per notice window. Stop is never budgeted.
+async fn press_allowed(deps: &Deps, msg: &Message, tg: Lang) -> Result<bool, HandlerError> {
+    let user = msg.chat.id.0;
+    let at_ms = u64::try_from(msg.date.timestamp_millis()).unwrap_or(0);
+    match deps.chat.search_press(user, at_ms).await? {
+        Press::Allowed => Ok(true),
+        Press::Refused { notify } => {
+            deps.metrics.inbound_dropped.inc();
+            if notify {
+                let lang = deps.chat.user_view(user, tg).await?.lang;
+                say(deps, user, Reply::key("search_slow_down", lang)).await?;
+            }
+            Ok(false)
+        }
     }
 }
 
@@ -199,7 +224,7 @@ async fn route_after_album(
     lookup: Option<i32>,
     tg: Option<Lang>,
     traffic: Traffic,
-) -> Result<Route, super::deps::HandlerError> {
+) -> Result<Route, HandlerError> {
     let route = deps.chat.route(user, lookup, tg, traffic).await?;
     if route != Route::AlbumPending {
         return Ok(route);
@@ -241,6 +266,7 @@ pub async fn relay(deps: Arc<Deps>, msg: Message) -> HandlerResult {
             }
             Ok(())
         }
+        Route::Overloaded { notify, lang } => overloaded(&deps, user, notify, lang).await,
         Route::NotInChat { lang, wait } => {
             let hint = Reply::key("not_in_chat", lang).keyboard(Keyboard::Idle);
             send(&deps, user, hint, Slot::Prepaid(wait)).await?;
@@ -346,6 +372,9 @@ pub async fn edited(deps: Arc<Deps>, msg: Message) -> HandlerResult {
     let user = msg.chat.id.0;
     let tg = user_lang(msg.from.as_ref());
     let route = route_after_album(&deps, user, Some(msg.id.0), Some(tg), Traffic::Followup).await?;
+    if let Route::Overloaded { notify, lang } = route {
+        return overloaded(&deps, user, notify, lang).await;
+    }
     let Route::Chat {
         partner,
         mapped: Some(copy),
@@ -397,6 +426,9 @@ pub async fn reaction(deps: Arc<Deps>, r: MessageReactionUpdated) -> HandlerResu
     let user = r.chat.id.0;
     let route =
         route_after_album(&deps, user, Some(r.message_id.0), None, Traffic::Followup).await?;
+    if let Route::Overloaded { notify, lang } = route {
+        return overloaded(&deps, user, notify, lang).await;
+    }
     let Route::Chat {
         partner,
         mapped: Some(target),

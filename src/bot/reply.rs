@@ -153,6 +153,16 @@ pub async fn deliver(deps: &Deps, d: Delivery<'_>) -> HandlerResult {
     }
 }
 
+/// A send that could not leave within MAX_SEND_WAIT was dropped (nothing
+/// was reserved for it): the sender is told once per notice window.
+pub async fn overloaded(deps: &Deps, user: i64, notify: bool, lang: Lang) -> HandlerResult {
+    deps.metrics.overload_dropped.inc();
+    if notify {
+        say(deps, user, Reply::key("not_delivered_overloaded", lang)).await?;
+    }
+    Ok(())
+}
+
 /// Tells the sender something of theirs was not delivered: its chat ended.
 pub async fn not_delivered(deps: &Deps, user: i64, tg: Option<Lang>) -> HandlerResult {
     let lang = reply_lang(deps, user, tg).await;

@@ -15,7 +15,7 @@
 
 use super::deps::{Deps, HandlerResult};
 use super::keyboards::Keyboard;
-use super::reply::{deliver, not_delivered, say, Delivery, Reply};
+use super::reply::{deliver, not_delivered, overloaded, say, Delivery, Reply};
 use super::texts;
 use crate::domain::{AlbumPart, Event, Route, Traffic};
 
@@ -83,6 +83,7 @@ pub async fn flush_album(deps: &Deps, user: i64) -> HandlerResult {
                 };
                 deliver(deps, d).await?;
             }
+            Route::Overloaded { notify, lang } => overloaded(deps, user, notify, lang).await?,
             _ => undelivered = true,
         }
     }

@@ -108,16 +108,43 @@ end
 
 -- Reserves `n` sends to `chat` on its own budget and the global one; returns
 -- the wait in ms from `now`. `o` holds the outbound budget arguments
--- {chat interval, chat burst, global interval, global burst}.
+-- {chat interval, chat burst, global interval, global burst}. A chat frozen
+-- by a 429 (`frozen` key) books its global slots now rather than at its
+-- chat slot past the freeze, so its queue never pushes the global schedule
+-- (and with it every other chat) past the deadline.
 local function reserve_send(chat, now, n, o)
   local t = now
+  local frozen = tonumber(redis.call('GET', K.frozen(chat)) or '0') > now
   for _ = 1, n do
     local c = gcra_reserve(K.chat_budget(chat), now, o[1], o[2])
     if c > t then t = c end
-    local g = gcra_reserve(K.global_budget(), t, o[3], o[4])
+    local g = gcra_reserve(K.global_budget(), frozen and now or t, o[3], o[4])
     if g > t then t = g end
   end
   return math.ceil(t - now)
+end
+
+-- Like reserve_send, but a reservation whose wait would pass `max_ms`
+-- (0 = no cap) is undone, so a send that will not happen books nothing:
+-- returns the wait in ms, or -1 (nothing reserved).
+local function reserve_send_capped(chat, now, n, o, max_ms)
+  if max_ms <= 0 then return reserve_send(chat, now, n, o) end
+  local saved = {}
+  for i, key in ipairs({K.chat_budget(chat), K.global_budget()}) do
+    saved[i] = {key, redis.call('GET', key), redis.call('PTTL', key)}
+  end
+  local wait = reserve_send(chat, now, n, o)
+  if wait <= max_ms then return wait end
+  for _, s in ipairs(saved) do
+    if not s[2] then
+      redis.call('DEL', s[1])
+    elseif s[3] > 0 then
+      redis.call('SET', s[1], s[2], 'PX', s[3])
+    else
+      redis.call('SET', s[1], s[2])
+    end
+  end
+  return -1
 end
 
 -- The outbound budget arguments starting at ARGV[i], for reserve_send.

@@ -10,10 +10,20 @@
 -- ARGV[11..14] chat interval, chat burst, global interval, global burst
 -- ARGV[15] user hash ttl s   ARGV[16] the user's partition
 -- ARGV[17] '1' = answer 'album' when the user has album parts waiting
+-- ARGV[18] '1' = the send happens only if ARGV[4] maps (an edit or a
+--                reaction): no slot is reserved when it does not
+-- ARGV[19] '1' = a hint is sent to a user who is not chatting (its slot is
+--                reserved); '0' = nothing is sent then, nothing reserved
+-- ARGV[20] longest wait ms for the partner's slots (0 = no cap): beyond it
+--                nothing is reserved and the answer is 'overloaded'
+-- ARGV[21] overload notice window s
 -- Returns {'album'}                 (deliver the album first, then route again;
 --                                    nothing was changed)
 --       | {'throttled', notify '0'|'1', lang}
 --       | {'none', lang, wait ms}   (a hint to the user may be sent after wait)
+--       | {'overloaded', notify '0'|'1', lang}
+--                                   (the send would wait past the cap: drop it;
+--                                    notify once per window)
 --       | {'chat', partner, protect '0'|'1', mapped id or '', wait ms, chat id,
 --          n-th new message of this chat (counted when ARGV[7] = '1'; else 0)}
 local me = ARGV[2]
@@ -37,7 +47,7 @@ end
 local budgets = outbound_args(11)
 if st ~= 'chat' or not p then
   local wait = 0
-  if n > 0 then wait = reserve_send(me, now, 1, budgets) end
+  if n > 0 and ARGV[19] == '1' then wait = reserve_send(me, now, 1, budgets) end
   return {'none', lang, wait}
 end
 redis.call('ZADD', K.idle_timers(), 'XX', now + tonumber(ARGV[3]), pair_id(me, p))
@@ -50,7 +60,13 @@ if ARGV[4] ~= '' then
   end
 end
 local wait = 0
-if n > 0 then wait = reserve_send(p, now, n, budgets) end
+if n > 0 and (ARGV[18] ~= '1' or mapped ~= '') then
+  wait = reserve_send_capped(p, now, n, budgets, tonumber(ARGV[20]))
+  if wait < 0 then
+    local first = redis.call('SET', K.overload_notice(me), '1', 'NX', 'EX', ARGV[21])
+    return {'overloaded', first and '1' or '0', lang}
+  end
+end
 -- Messages of this chat so far (link policy: the first few are held).
 local nth = 0
 if ARGV[7] == '1' and cid then

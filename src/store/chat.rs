@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::{deferred, Store, StoreError, StoreResult};
 use crate::domain::{
-    AlbumPart, Budgets, ChatId, CopyPair, Erased, Lang, LeaveOutcome, Route, SearchOutcome,
+    AlbumPart, Budgets, ChatId, CopyPair, Erased, Lang, LeaveOutcome, Press, Route, SearchOutcome,
     Setting, Traffic, UserSettings, UserState, UserView,
 };
 
@@ -192,13 +192,22 @@ impl Store {
         }
         // An album being relayed routes itself; anything else waits for it.
         let album_first = !matches!(traffic, Traffic::Album { .. });
+        let flag = |b: bool| if b { "1" } else { "0" };
         inv.arg(a.user_ttl_secs)
             .arg(partition)
-            .arg(if album_first { "1" } else { "0" });
+            .arg(flag(album_first))
+            .arg(flag(traffic.needs_mapping()))
+            .arg(flag(traffic.hints()))
+            .arg(b.max_send_wait_ms)
+            .arg(b.notice_window_secs);
         let r = self.reply("route", &inv).await?;
         Ok(match r.str(0) {
             Some("album") => Route::AlbumPending,
             Some("throttled") => Route::Throttled {
+                notify: r.str(1) == Some("1"),
+                lang: r.lang(2),
+            },
+            Some("overloaded") => Route::Overloaded {
                 notify: r.str(1) == Some("1"),
                 lang: r.lang(2),
             },
@@ -554,18 +563,37 @@ impl Store {
         Ok(Duration::from_millis(wait.max(0) as u64))
     }
 
+    /// Takes one Search/Next press of `user` made at `at_ms` (the update's
+    /// time) from their budget.
+    pub async fn search_press(&self, user: i64, at_ms: u64, b: &Budgets) -> StoreResult<Press> {
+        let mut inv = self.scripts.search_allow.prepare_invoke();
+        inv.arg(self.keys.base())
+            .arg(user)
+            .arg(at_ms)
+            .arg(format!("{:.3}", b.search_interval_ms))
+            .arg(b.search_burst)
+            .arg(b.notice_window_secs);
+        let r: String = inv.invoke_async(&mut self.conn()).await?;
+        match r.as_str() {
+            "ok" => Ok(Press::Allowed),
+            "notify" => Ok(Press::Refused { notify: true }),
+            "drop" => Ok(Press::Refused { notify: false }),
+            _ => Err(StoreError::reply("search_allow", &[r])),
+        }
+    }
+
     /// Freezes `chat` for every replica until `retry_after` has passed;
     /// true when the global budget was frozen too.
     pub async fn freeze(&self, chat: i64, retry_after: Duration, b: &Budgets) -> StoreResult<bool> {
-        let frozen: i64 = self
-            .scripts
-            .freeze
-            .arg(self.keys.base())
+        let mut inv = self.scripts.freeze.prepare_invoke();
+        inv.arg(self.keys.base())
             .arg(chat)
             .arg(retry_after.as_millis() as u64)
-            .arg(b.freeze_all_after)
-            .invoke_async(&mut self.conn())
-            .await?;
+            .arg(b.freeze_all_after);
+        for a in outbound_args(b) {
+            inv.arg(a);
+        }
+        let frozen: i64 = inv.invoke_async(&mut self.conn()).await?;
         Ok(frozen == 1)
     }
 }

@@ -41,6 +41,7 @@ pub(super) struct Scripts {
     pub instance_claim: Script,
     pub reserve: Script,
     pub freeze: Script,
+    pub search_allow: Script,
     pub trim: Script,
     pub give_back: Script,
     /// Kept as source too: a pipeline that hits NOSCRIPT loads it again.
@@ -70,6 +71,7 @@ impl Scripts {
             instance_claim: script(include_str!("../scripts/instance_claim.lua")),
             reserve: script(include_str!("../scripts/reserve.lua")),
             freeze: script(include_str!("../scripts/freeze.lua")),
+            search_allow: script(include_str!("../scripts/search_allow.lua")),
             trim: script(include_str!("../scripts/trim.lua")),
             give_back: script(include_str!("../scripts/give_back.lua")),
             map_store_source,
@@ -113,6 +115,7 @@ mod tests {
             ),
             ("reserve", include_str!("../scripts/reserve.lua")),
             ("freeze", include_str!("../scripts/freeze.lua")),
+            ("search_allow", include_str!("../scripts/search_allow.lua")),
             ("trim", include_str!("../scripts/trim.lua")),
             ("give_back", include_str!("../scripts/give_back.lua")),
             ("map_store", super::MAP_STORE),
