@@ -7,7 +7,7 @@ use teloxide::types::{
 };
 
 use super::commands::{help, Button, Callback, Command};
-use super::content::{has_link, kind_of};
+use super::content::{has_link, kind_of, veiled};
 use super::deps::{Deps, HandlerResult};
 use super::keyboards::{
     language_picker, rules_buttons, settings_buttons, show_held_button, Keyboard,
@@ -45,7 +45,13 @@ pub async fn command(deps: Arc<Deps>, msg: Message, cmd: Command) -> HandlerResu
             let lang = deps.chat.user_view(user, tg).await?.lang;
             let days = (crate::chat::USER_TTL_SECS / 86_400).to_string();
             let hours = (crate::chat::MAP_TTL_SECS / 3600).to_string();
-            let body = text_with("privacy", lang, &[("days", &days), ("hours", &hours)]);
+            let reports = deps.chat.report_retention_days().to_string();
+            let args = [
+                ("days", &*days),
+                ("hours", &hours),
+                ("report_days", &reports),
+            ];
+            let body = text_with("privacy", lang, &args);
             say(&deps, user, Reply::body(body, lang)).await
         }
         Command::Deletedata => {
@@ -57,6 +63,7 @@ pub async fn command(deps: Arc<Deps>, msg: Message, cmd: Command) -> HandlerResu
             let done = Reply::key("deletedata_done", erased.lang).keyboard(Keyboard::Idle);
             say(&deps, user, done).await
         }
+        Command::Del => delete_for_both(&deps, &msg, tg).await,
         Command::Language => {
             let lang = deps.chat.user_view(user, tg).await?.lang;
             let reply = Reply::key("language_prompt", lang).buttons(language_picker());
@@ -253,6 +260,7 @@ pub async fn relay(deps: Arc<Deps>, msg: Message) -> HandlerResult {
             wait,
             chat,
             nth,
+            media,
         } => {
             if has_link(&msg) {
                 match deps.chat.link_policy(nth) {
@@ -283,10 +291,51 @@ pub async fn relay(deps: Arc<Deps>, msg: Message) -> HandlerResult {
                 wait,
                 chat,
                 lang: Some(tg),
+                veiled: veiled(&msg, media),
             };
             deliver(&deps, d).await
         }
     }
+}
+
+/// `/del` as a reply to one's own relayed message: delete the partner's
+/// copy (a whole album when it was part of one) and confirm. Only a reply to
+/// a message the user sent (Telegram says who sent it; the bot's copies of
+/// the partner's messages are the bot's) in the current chat finds a copy.
+async fn delete_for_both(deps: &Deps, msg: &Message, tg: Lang) -> HandlerResult {
+    let user = msg.chat.id.0;
+    let own = msg.reply_to_message().filter(|r| {
+        r.from
+            .as_ref()
+            .is_some_and(|f| i64::try_from(f.id.0).ok() == Some(user))
+    });
+    let Some(original) = own else {
+        let lang = deps.chat.user_view(user, tg).await?.lang;
+        return say(deps, user, Reply::key("del_how", lang)).await;
+    };
+    let route =
+        route_after_album(deps, user, Some(original.id.0), Some(tg), Traffic::Followup).await?;
+    let Route::Chat {
+        partner,
+        mapped: Some(copy),
+        wait,
+        ..
+    } = route
+    else {
+        let lang = deps.chat.user_view(user, tg).await?.lang;
+        return say(deps, user, Reply::key("del_not_found", lang)).await;
+    };
+    let mut copies = deps.chat.album_copies(user, original.id.0).await?;
+    if !copies.contains(&copy) {
+        copies = vec![copy];
+    }
+    match deps.out.delete(partner, &copies, Slot::Prepaid(wait)).await {
+        // Already gone (deleted before, or a repeat of this update): done.
+        Ok(()) | Err(SendError::NotFound(_) | SendError::Gone(_)) => {}
+        Err(e) => return Err(e.into()),
+    }
+    let lang = deps.chat.user_view(user, tg).await?.lang;
+    say(deps, user, Reply::key("del_done", lang)).await
 }
 
 /// A message with a link, early in a chat, held for the receiver.
@@ -439,6 +488,10 @@ pub async fn callback(deps: Arc<Deps>, q: CallbackQuery) -> HandlerResult {
         }
         Some(Callback::Set(setting, value)) => {
             deps.chat.set_setting(user, setting, value).await?;
+            true
+        }
+        Some(Callback::Media(mode)) => {
+            deps.chat.set_media(user, mode).await?;
             true
         }
         Some(Callback::AcceptRules(version)) => {
