@@ -329,13 +329,15 @@ async fn delete_for_both(deps: &Deps, msg: &Message, tg: Lang) -> HandlerResult 
     if !copies.contains(&copy) {
         copies = vec![copy];
     }
-    match deps.out.delete(partner, &copies, Slot::Prepaid(wait)).await {
+    let key = match deps.out.delete(partner, &copies, Slot::Prepaid(wait)).await {
         // Already gone (deleted before, or a repeat of this update): done.
-        Ok(()) | Err(SendError::NotFound(_) | SendError::Gone(_)) => {}
+        Ok(()) | Err(SendError::NotFound(_) | SendError::Gone(_)) => "del_done",
+        // Telegram refuses (the copy is too old to delete): say so.
+        Err(SendError::Other(e)) if e.contains("can't be deleted") => "del_not_found",
         Err(e) => return Err(e.into()),
-    }
+    };
     let lang = deps.chat.user_view(user, tg).await?.lang;
-    say(deps, user, Reply::key("del_done", lang)).await
+    say(deps, user, Reply::key(key, lang)).await
 }
 
 /// A message with a link, early in a chat, held for the receiver.
