@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use crate::config::{LinkPolicy, Settings};
 use crate::domain::{
-    AlbumPart, Budgets, ChatId, CopyPair, Erased, Lang, LeaveOutcome, MediaMode, MessageKind,
-    RelayPolicy, Route, SearchOutcome, Setting, Traffic, UserSettings, UserView,
+    AlbumAdd, AlbumPart, Budgets, ChatId, CopyPair, Erased, Lang, LeaveOutcome, MediaMode,
+    MessageKind, RelayPolicy, Route, SearchOutcome, Setting, Traffic, UserSettings, UserView,
 };
 use crate::keys::partition_of;
 use crate::store::chat::{RouteArgs, SearchArgs, SweepArgs};
@@ -217,9 +217,10 @@ impl ChatService {
         group: &str,
         message_id: i32,
         tg: Lang,
-    ) -> StoreResult<Option<Lang>> {
+        visual: bool,
+    ) -> StoreResult<AlbumAdd> {
         self.store
-            .album_add(user, group, message_id, tg, self.album_window_ms)
+            .album_add(user, group, message_id, tg, visual, self.album_window_ms)
             .await
     }
 

@@ -259,6 +259,18 @@ pub enum Event {
     AlbumDue,
 }
 
+/// What adding an album part did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlbumAdd {
+    /// Gathered; relayed with the album.
+    Added,
+    /// The user is not chatting.
+    NotInChat { lang: Lang },
+    /// Not gathered: a visual part for a partner who wants visual media
+    /// blurred or as text (a copied album can't be), so relay it alone.
+    Single,
+}
+
 /// One gathered album part: message `message` of media group `group`, sent
 /// while the sender was in chat `chat`.
 #[derive(Debug, Clone, PartialEq, Eq)]

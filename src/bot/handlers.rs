@@ -16,7 +16,7 @@ use super::reply::{deliver, partner_gone, say, send, Delivery, Reply, Sent};
 use super::texts::{text, text_with, user_lang, welcome, Lang};
 use super::timed::flush_album;
 use crate::config::LinkPolicy;
-use crate::domain::{CopyPair, LeaveOutcome, Route, SearchOutcome, Traffic};
+use crate::domain::{AlbumAdd, CopyPair, LeaveOutcome, MediaMode, Route, SearchOutcome, Traffic};
 use crate::telegram::{SendError, Slot};
 
 pub async fn command(deps: Arc<Deps>, msg: Message, cmd: Command) -> HandlerResult {
@@ -226,16 +226,21 @@ pub async fn relay(deps: Arc<Deps>, msg: Message) -> HandlerResult {
     }
     if let Some(group) = msg.media_group_id() {
         // Album parts are gathered in Redis and relayed together when the
-        // album's window closes (see `timed`).
-        if let Some(lang) = deps.chat.album_add(user, &group.0, msg.id.0, tg).await? {
-            say(
-                &deps,
-                user,
-                Reply::key("not_in_chat", lang).keyboard(Keyboard::Idle),
-            )
-            .await?;
+        // album's window closes (see `timed`); a visual part for a partner
+        // who veils media goes alone, veiled, below.
+        let visual = veiled(&msg, MediaMode::Blur).is_some();
+        match deps
+            .chat
+            .album_add(user, &group.0, msg.id.0, tg, visual)
+            .await?
+        {
+            AlbumAdd::Added => return Ok(()),
+            AlbumAdd::NotInChat { lang } => {
+                let hint = Reply::key("not_in_chat", lang).keyboard(Keyboard::Idle);
+                return say(&deps, user, hint).await;
+            }
+            AlbumAdd::Single => {}
         }
-        return Ok(());
     }
     let reply_to = msg.reply_to_message().map(|r| r.id.0);
     match route_after_album(&deps, user, reply_to, Some(tg), Traffic::Message).await? {

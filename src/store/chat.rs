@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::{deferred, Store, StoreError, StoreResult};
 use crate::domain::{
-    AlbumPart, Budgets, ChatId, CopyPair, Erased, Lang, LeaveOutcome, MediaMode, Route,
+    AlbumAdd, AlbumPart, Budgets, ChatId, CopyPair, Erased, Lang, LeaveOutcome, MediaMode, Route,
     SearchOutcome, Setting, Traffic, UserSettings, UserState, UserView,
 };
 
@@ -282,19 +282,22 @@ impl Store {
         group: &str,
         message_id: i32,
         tg: Lang,
+        visual: bool,
         window_ms: u64,
-    ) -> StoreResult<Option<Lang>> {
+    ) -> StoreResult<AlbumAdd> {
         let mut inv = self.scripts.album_add.prepare_invoke();
         inv.arg(self.keys.base())
             .arg(user)
             .arg(group)
             .arg(message_id)
             .arg(window_ms)
-            .arg(tg.code());
+            .arg(tg.code())
+            .arg(if visual { "1" } else { "0" });
         let r = self.reply("album_add", &inv).await?;
         match r.str(0) {
-            Some("none") => Ok(Some(r.lang(1))),
-            Some("added") => Ok(None),
+            Some("none") => Ok(AlbumAdd::NotInChat { lang: r.lang(1) }),
+            Some("added") => Ok(AlbumAdd::Added),
+            Some("single") => Ok(AlbumAdd::Single),
             _ => Err(r.unexpected()),
         }
     }

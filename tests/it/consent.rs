@@ -556,6 +556,23 @@ async fn media_from_strangers_can_arrive_blurred_or_as_text_only() {
         );
         assert_eq!(copies_of(&cluster, &alice, sent.message_id), 0);
     }
+    // An album can't be copied blurred: its photos arrive one by one, blurred.
+    let album = alice.tg.send_album(&alice.info, 2, Some("pair of"));
+    let spoilers = || {
+        bob.received()
+            .into_iter()
+            .filter(|r| r.method == "sendPhoto" && r.content["has_media_spoiler"] == json!(true))
+            .count()
+    };
+    let blurred_photos = bob
+        .tg
+        .wait_until(WAIT, || (spoilers() >= 3).then_some(()))
+        .await;
+    assert!(blurred_photos.is_some(), "{:#?}", summary(&bob));
+    for part in &album {
+        assert_eq!(copies_of(&cluster, &alice, part.message_id), 0);
+    }
+
     // The blurred copy is mapped like a copy: Bob's reply reaches Alice as a reply.
     let blurred = bob
         .received()
