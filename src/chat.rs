@@ -11,8 +11,9 @@ use std::time::Duration;
 
 use crate::config::{LinkPolicy, Settings};
 use crate::domain::{
-    AlbumPart, Budgets, ChatId, CopyPair, Erased, Lang, LeaveOutcome, MessageKind, Press,
-    RelayPolicy, Route, SearchOutcome, Setting, Traffic, UserSettings, UserView,
+    AlbumAdd, AlbumPart, Budgets, ChatId, CopyPair, Erased, Lang, LeaveOutcome, MediaMode,
+    MessageKind, Press, RelayPolicy, Route, SearchOutcome, Setting, Traffic, UserSettings,
+    UserView,
 };
 use crate::keys::partition_of;
 use crate::store::chat::{RouteArgs, SearchArgs, SweepArgs};
@@ -44,6 +45,7 @@ pub struct ChatService {
     relay: RelayPolicy,
     link_policy: LinkPolicy,
     link_hold_messages: u64,
+    report_retention_days: u64,
 }
 
 impl ChatService {
@@ -60,6 +62,7 @@ impl ChatService {
             relay: RelayPolicy::from_settings(settings),
             link_policy: settings.link_policy,
             link_hold_messages: settings.link_hold_messages,
+            report_retention_days: settings.report_retention.as_secs() / 86_400,
         }
     }
 
@@ -128,6 +131,11 @@ impl ChatService {
     }
 
     /// The rules version users accept before searching (0: none asked).
+    /// Days reports and bans are kept (`REPORT_RETENTION`), for `/privacy`.
+    pub fn report_retention_days(&self) -> u64 {
+        self.report_retention_days
+    }
+
     pub fn rules_version(&self) -> u32 {
         self.rules_version
     }
@@ -193,7 +201,19 @@ impl ChatService {
 
     /// Remembers each copy both ways (for replies, edits and reactions).
     pub async fn remember(&self, pairs: &[CopyPair]) -> StoreResult<()> {
-        self.store.remember(pairs, MAP_TTL_SECS).await
+        self.store.remember(pairs, false, MAP_TTL_SECS).await
+    }
+
+    /// Remembers the copies of one album, and for each of its originals the
+    /// ids of all of them (`/del` deletes an album whole).
+    pub async fn remember_album(&self, pairs: &[CopyPair]) -> StoreResult<()> {
+        self.store.remember(pairs, true, MAP_TTL_SECS).await
+    }
+
+    /// The partner's copies of the album `user`'s `message` went in (empty:
+    /// not an album).
+    pub async fn album_copies(&self, user: i64, message: i32) -> StoreResult<Vec<i32>> {
+        self.store.album_copies(user, message).await
     }
 
     /// Adds an album part, recording the chat it was sent in; `Some(lang)`
@@ -204,9 +224,10 @@ impl ChatService {
         group: &str,
         message_id: i32,
         tg: Lang,
-    ) -> StoreResult<Option<Lang>> {
+        visual: bool,
+    ) -> StoreResult<AlbumAdd> {
         self.store
-            .album_add(user, group, message_id, tg, self.album_window_ms)
+            .album_add(user, group, message_id, tg, visual, self.album_window_ms)
             .await
     }
 
@@ -248,6 +269,11 @@ impl ChatService {
     }
 
     /// Sets one boolean setting (idempotent).
+    /// Sets how the user receives strangers' photos, videos and animations.
+    pub async fn set_media(&self, user: i64, mode: MediaMode) -> StoreResult<()> {
+        self.store.set_media(user, mode, USER_TTL_SECS).await
+    }
+
     pub async fn set_setting(&self, user: i64, setting: Setting, value: bool) -> StoreResult<()> {
         self.store
             .set_setting(user, setting, value, USER_TTL_SECS)

@@ -105,6 +105,9 @@ pub struct Settings {
     pub link_policy: LinkPolicy,
     /// The link policy applies to this many first messages of a chat.
     pub link_hold_messages: u64,
+    /// How long reports about a user and bans are kept (even after
+    /// `/deletedata`), once moderation exists; stated by `/privacy`.
+    pub report_retention: Duration,
     /// Where the handled-updates journal goes (a test hook; off when None).
     pub handled_journal: Option<std::path::PathBuf>,
 }
@@ -341,6 +344,11 @@ pub const VARIABLES: &[(&str, Option<&str>, &str)] = &[
         "How many first messages of a chat LINK_POLICY applies to",
     ),
     (
+        "REPORT_RETENTION",
+        Some("90d"),
+        "How long reports about a user and bans are kept, even after /deletedata (days, or 90d; 1 to 3650)",
+    ),
+    (
         "HANDLED_JOURNAL",
         None,
         "Test hook: append one JSON line per handled update (update_id, chat, partition, time) to this file; off when unset",
@@ -442,6 +450,20 @@ impl Raw {
             )));
         }
         Ok(value)
+    }
+
+    /// A whole number of days (`90` or `90d`), from 1 to `max`.
+    fn days(&self, name: &str, max: u64) -> Result<Duration, ConfigError> {
+        let text = self.string(name)?;
+        let digits = text.trim().strip_suffix('d').unwrap_or(text.trim());
+        match digits.parse::<u64>() {
+            Ok(n) if (1..=max).contains(&n) && digits.bytes().all(|b| b.is_ascii_digit()) => {
+                Ok(Duration::from_secs(n * 86_400))
+            }
+            _ => Err(ConfigError(format!(
+                "{name} must be a number of days like 90 or 90d, from 1 to {max}; got {text:?}"
+            ))),
+        }
     }
 
     /// A duration as whole seconds (`90`) or with a unit (`30s`, `10m`, `1h`).
@@ -692,6 +714,7 @@ impl Raw {
             relay_kinds,
             link_policy,
             link_hold_messages: self.number("LINK_HOLD_MESSAGES", 0, 1_000_000)?,
+            report_retention: self.days("REPORT_RETENTION", 3650)?,
             handled_journal: self.get("HANDLED_JOURNAL").map(std::path::PathBuf::from),
         })
     }
@@ -804,6 +827,27 @@ mod tests {
                 .unwrap_err()
                 .to_string();
             assert!(err.contains(name), "{name}={bad}: {err}");
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn report_retention_is_days_and_validated() -> TestResult {
+        let s = Settings::load_from(None, &env(&[("BOT_TOKEN", "1:a")]))?;
+        assert_eq!(s.report_retention, Duration::from_secs(90 * 86_400));
+        let s = Settings::load_from(
+            None,
+            &env(&[("BOT_TOKEN", "1:a"), ("REPORT_RETENTION", "30")]),
+        )?;
+        assert_eq!(s.report_retention, Duration::from_secs(30 * 86_400));
+        for bad in ["0", "0d", "3651d", "soon", "-1d", "90h", "+5"] {
+            let err = Settings::load_from(
+                None,
+                &env(&[("BOT_TOKEN", "1:a"), ("REPORT_RETENTION", bad)]),
+            )
+            .expect_err(bad)
+            .to_string();
+            assert!(err.contains("REPORT_RETENTION"), "{err}");
         }
         Ok(())
     }

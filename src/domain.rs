@@ -75,6 +75,55 @@ pub struct UserSettings {
     pub same_language: bool,
     /// The partner's copies are protected (no forwarding or saving).
     pub protect: bool,
+    /// How photos, videos and animations from strangers arrive.
+    pub media: MediaMode,
+}
+
+/// How a user receives photos, videos and animations from strangers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum MediaMode {
+    /// Copied as sent.
+    #[default]
+    Show,
+    /// Sent again with a spoiler: blurred until tapped.
+    Blur,
+    /// Replaced by a short text (and the caption).
+    TextOnly,
+}
+
+impl MediaMode {
+    pub const ALL: [MediaMode; 3] = [MediaMode::Show, MediaMode::Blur, MediaMode::TextOnly];
+
+    /// Its value in the user's hash and in button data.
+    pub fn code(self) -> &'static str {
+        match self {
+            MediaMode::Show => "show",
+            MediaMode::Blur => "blur",
+            MediaMode::TextOnly => "text",
+        }
+    }
+
+    /// The mode named `code`; anything else is `None`.
+    pub fn parse(code: &str) -> Option<MediaMode> {
+        MediaMode::ALL.into_iter().find(|m| m.code() == code)
+    }
+
+    /// The next one, as a settings button offers it.
+    pub fn next(self) -> MediaMode {
+        match self {
+            MediaMode::Show => MediaMode::Blur,
+            MediaMode::Blur => MediaMode::TextOnly,
+            MediaMode::TextOnly => MediaMode::Show,
+        }
+    }
+}
+
+/// Visual media that a receiver's [`MediaMode`] applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Visual {
+    Photo,
+    Video,
+    Animation,
 }
 
 /// One per-user boolean setting.
@@ -164,6 +213,8 @@ pub enum Route {
         /// This is the chat's n-th new message (0: not counted, as for
         /// edits, reactions and albums).
         nth: u64,
+        /// How the partner receives visual media.
+        media: MediaMode,
     },
 }
 
@@ -232,6 +283,18 @@ pub enum Event {
     Found { lang: Lang, chat: ChatId },
     /// Their album window closed: deliver what was gathered, if anything.
     AlbumDue,
+}
+
+/// What adding an album part did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlbumAdd {
+    /// Gathered; relayed with the album.
+    Added,
+    /// The user is not chatting.
+    NotInChat { lang: Lang },
+    /// Not gathered: a visual part for a partner who wants visual media
+    /// blurred or as text (a copied album can't be), so relay it alone.
+    Single,
 }
 
 /// One gathered album part: message `message` of media group `group`, sent

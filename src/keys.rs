@@ -48,6 +48,7 @@ const SEARCH_NOTICE: &str = "rl:nxnote:";
 const RECENT_429: &str = "rl:429";
 const CHAT_COUNT: &str = "cm:";
 const HELD: &str = "held:";
+const ALBUM_COPIES: &str = "ag:";
 
 /// `"lo:hi"`: the id of a pair, the same whichever side names it.
 pub fn pair_id(a: i64, b: i64) -> String {
@@ -276,6 +277,21 @@ impl Keys {
         format!("{}{HELD}{to}:{from}:{message}", self.base)
     }
 
+    /// String: the ids of every copy of the album message `message` of
+    /// `chat` belongs to, in the partner's chat, comma-separated (ids only;
+    /// `/del` deletes an album whole). EXPIRE with the message maps.
+    pub fn album_copies(&self, chat: i64, message: i32) -> String {
+        format!("{}{ALBUM_COPIES}{chat}:{message}", self.base)
+    }
+
+    /// SCAN pattern of `chat`'s album-copy lists (`/deletedata`).
+    pub fn album_copies_pattern(&self, chat: i64) -> String {
+        format!(
+            "{}*",
+            glob_escape(&format!("{}{ALBUM_COPIES}{chat}:", self.base))
+        )
+    }
+
     /// SCAN patterns of the held messages for and from `user`.
     pub fn held_patterns(&self, user: i64) -> [String; 2] {
         let p = glob_escape(&format!("{}{HELD}", self.base));
@@ -371,6 +387,9 @@ pub fn lua_prelude() -> String {
     }
     lua.push_str(&format!(
         "function K.message_map(chat, id) return B .. '{MESSAGE_MAP}' .. chat .. ':' .. math.floor(tonumber(id) / {MAP_BUCKET}) end\n"
+    ));
+    lua.push_str(&format!(
+        "function K.album_copies(chat, id) return B .. '{ALBUM_COPIES}' .. chat .. ':' .. id end\n"
     ));
     lua
 }

@@ -26,7 +26,18 @@ use teloxide::{ApiError, RequestError};
 
 use secrecy::ExposeSecret;
 
+/// A photo, video or animation to send again, blurred.
+pub struct Spoiler {
+    pub kind: Visual,
+    pub file_id: String,
+    pub caption: Option<String>,
+    pub entities: Option<Vec<MessageEntity>>,
+    pub reply_to: Option<i32>,
+    pub protect: bool,
+}
+
 use crate::config::Settings;
+use crate::domain::Visual;
 use crate::limiter::Limiter;
 use crate::metrics::Metrics;
 
@@ -431,6 +442,91 @@ impl Outbound {
         self.call("setMessageReaction", chat, slot, req)
             .await
             .map(|_| ())
+    }
+
+    /// Deletes the bot's messages `messages` in `chat`: one `deleteMessage`,
+    /// or one `deleteMessages` for several (at most 100 per call; Telegram
+    /// skips those already gone).
+    pub async fn delete(&self, chat: i64, messages: &[i32], slot: Slot) -> Result<(), SendError> {
+        match messages {
+            [] => Ok(()),
+            [one] => {
+                let req = self.bot.delete_message(ChatId(chat), MessageId(*one));
+                self.call("deleteMessage", chat, slot, req)
+                    .await
+                    .map(|_| ())
+            }
+            many => {
+                let mut slot = slot;
+                for batch in many.chunks(100) {
+                    let ids: Vec<MessageId> = batch.iter().map(|&m| MessageId(m)).collect();
+                    let req = self.bot.delete_messages(ChatId(chat), ids);
+                    self.call("deleteMessages", chat, slot, req).await?;
+                    slot = Slot::ReserveNow(1);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Sends a photo, video or animation again by its file id with
+    /// `has_spoiler` (blurred until tapped; `copyMessage` cannot set it).
+    /// Sent by the bot, so it names nobody, like a copy.
+    pub async fn send_spoiler(
+        &self,
+        to: i64,
+        media: Spoiler,
+        slot: Slot,
+    ) -> Result<MessageId, SendError> {
+        let file = teloxide::types::InputFile::file_id(teloxide::types::FileId(media.file_id));
+        let chat = ChatId(to);
+        let reply = media
+            .reply_to
+            .map(|t| ReplyParameters::new(MessageId(t)).allow_sending_without_reply());
+        macro_rules! send {
+            ($method:literal, $req:expr) => {{
+                let mut req = $req.has_spoiler(true).protect_content(media.protect);
+                if let Some(c) = media.caption {
+                    req = req.caption(c);
+                }
+                if let Some(e) = media.entities {
+                    req = req.caption_entities(e);
+                }
+                if let Some(r) = reply {
+                    req = req.reply_parameters(r);
+                }
+                self.call($method, to, slot, req).await.map(|m| m.id)
+            }};
+        }
+        match media.kind {
+            Visual::Photo => send!("sendPhoto", self.bot.send_photo(chat, file)),
+            Visual::Video => send!("sendVideo", self.bot.send_video(chat, file)),
+            Visual::Animation => send!("sendAnimation", self.bot.send_animation(chat, file)),
+        }
+    }
+
+    /// A text in place of a relayed message (as a reply, protected if asked).
+    pub async fn send_text_as_copy(
+        &self,
+        to: i64,
+        text: String,
+        entities: Option<Vec<MessageEntity>>,
+        reply_to: Option<i32>,
+        protect: bool,
+        slot: Slot,
+    ) -> Result<MessageId, SendError> {
+        let mut req = self
+            .bot
+            .send_message(ChatId(to), text)
+            .protect_content(protect);
+        if let Some(e) = entities {
+            req = req.entities(e);
+        }
+        if let Some(t) = reply_to {
+            req = req
+                .reply_parameters(ReplyParameters::new(MessageId(t)).allow_sending_without_reply());
+        }
+        self.call("sendMessage", to, slot, req).await.map(|m| m.id)
     }
 
     pub async fn answer_callback(

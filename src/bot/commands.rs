@@ -6,7 +6,7 @@ use teloxide::types::BotCommand;
 use teloxide::utils::command::BotCommands;
 
 use super::texts::{text, text_with, Lang};
-use crate::domain::Setting;
+use crate::domain::{MediaMode, Setting};
 
 /// Slash commands. Menu and `/help` texts come from the locale files.
 #[derive(BotCommands, Clone, Debug, PartialEq, Eq)]
@@ -22,6 +22,8 @@ pub enum Command {
     Settings,
     Privacy,
     Deletedata,
+    /// As a reply to one's own relayed message: delete the stranger's copy.
+    Del,
 }
 
 impl Command {
@@ -30,6 +32,7 @@ impl Command {
         ("search", "cmd_search"),
         ("next", "cmd_next"),
         ("stop", "cmd_stop"),
+        ("del", "cmd_del"),
         ("settings", "cmd_settings"),
         ("language", "cmd_language"),
         ("rules", "cmd_rules"),
@@ -107,6 +110,8 @@ impl Button {
 pub enum Callback {
     Language(Lang),
     Set(Setting, bool),
+    /// How strangers' visual media arrive (`set:media:blur`).
+    Media(MediaMode),
     ShowSettings,
     /// "I am 18 or older and accept" under the rules of this version (the
     /// handler checks it is the current one: the data can be forged or old).
@@ -132,6 +137,7 @@ impl Callback {
         match self {
             Callback::Language(l) => format!("lang:{}", l.code()),
             Callback::Set(s, v) => format!("set:{}:{}", setting_name(s), u8::from(v)),
+            Callback::Media(m) => format!("set:media:{}", m.code()),
             Callback::ShowSettings => "set:show".into(),
             Callback::AcceptRules(v) => format!("rules:accept:{v}"),
             Callback::DeclineRules => "rules:decline".into(),
@@ -158,6 +164,10 @@ impl Callback {
                 .iter()
                 .find(|l| l.code() == code)
                 .map(|&l| Callback::Language(l)),
+            ("set", rest) if rest.starts_with("media:") => rest
+                .strip_prefix("media:")
+                .and_then(MediaMode::parse)
+                .map(Callback::Media),
             ("set", rest) => {
                 let (name, value) = match rest.split_once(':') {
                     Some((name, value)) => (name, Some(value)),
@@ -214,6 +224,9 @@ mod tests {
             Callback::Set(Setting::SameLanguage, true),
             Callback::Set(Setting::SameLanguage, false),
             Callback::ShowSettings,
+            Callback::Media(MediaMode::Show),
+            Callback::Media(MediaMode::Blur),
+            Callback::Media(MediaMode::TextOnly),
             Callback::AcceptRules(1),
             Callback::AcceptRules(7),
             Callback::DeclineRules,
@@ -241,6 +254,8 @@ mod tests {
             Some(Callback::ShowSettings)
         );
         assert_eq!(Callback::parse("set:protect:2"), None);
+        assert_eq!(Callback::parse("set:media:loud"), None);
+        assert_eq!(Callback::parse("set:media:"), None);
         assert_eq!(Callback::parse("set:junk:1"), None);
         assert_eq!(Callback::parse("lang:xx"), None);
         assert_eq!(Callback::parse("junk"), None);

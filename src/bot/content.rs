@@ -2,7 +2,42 @@
 
 use teloxide::types::{MediaKind, Message, MessageKind as TgKind};
 
-use crate::domain::MessageKind;
+use crate::domain::{MediaMode, MessageKind, Visual};
+
+/// A photo, video or animation that the receiver's setting asks to blur or
+/// replace by a text.
+#[derive(Debug, Clone)]
+pub struct Veiled {
+    pub mode: MediaMode,
+    pub kind: Visual,
+    pub file_id: String,
+    pub caption: Option<String>,
+    pub entities: Option<Vec<teloxide::types::MessageEntity>>,
+}
+
+/// `msg` as the receiver's `mode` wants it, when it is visual media and the
+/// mode is not "show".
+pub fn veiled(msg: &Message, mode: MediaMode) -> Option<Veiled> {
+    if mode == MediaMode::Show {
+        return None;
+    }
+    let TgKind::Common(c) = &msg.kind else {
+        return None;
+    };
+    let (kind, file_id) = match &c.media_kind {
+        MediaKind::Photo(p) => (Visual::Photo, p.photo.last()?.file.id.0.clone()),
+        MediaKind::Video(v) => (Visual::Video, v.video.file.id.0.clone()),
+        MediaKind::Animation(a) => (Visual::Animation, a.animation.file.id.0.clone()),
+        _ => return None,
+    };
+    Some(Veiled {
+        mode,
+        kind,
+        file_id,
+        caption: msg.caption().map(str::to_string),
+        entities: msg.caption_entities().map(<[_]>::to_vec),
+    })
+}
 
 /// The kind of `msg` (anything the policy does not name is `Other`).
 pub fn kind_of(msg: &Message) -> MessageKind {

@@ -7,7 +7,7 @@ use teloxide::types::{
 };
 
 use super::commands::{help, Button, Callback, Command};
-use super::content::{has_link, kind_of};
+use super::content::{has_link, kind_of, veiled};
 use super::deps::{Deps, HandlerError, HandlerResult};
 use super::keyboards::{
     language_picker, rules_buttons, settings_buttons, show_held_button, Keyboard,
@@ -16,7 +16,9 @@ use super::reply::{deliver, overloaded, partner_gone, say, send, Delivery, Reply
 use super::texts::{text, text_with, user_lang, welcome, Lang};
 use super::timed::flush_album;
 use crate::config::LinkPolicy;
-use crate::domain::{CopyPair, LeaveOutcome, Press, Route, SearchOutcome, Traffic};
+use crate::domain::{
+    AlbumAdd, CopyPair, LeaveOutcome, MediaMode, Press, Route, SearchOutcome, Traffic,
+};
 use crate::telegram::{SendError, Slot};
 
 pub async fn command(deps: Arc<Deps>, msg: Message, cmd: Command) -> HandlerResult {
@@ -48,7 +50,13 @@ pub async fn command(deps: Arc<Deps>, msg: Message, cmd: Command) -> HandlerResu
             let lang = deps.chat.user_view(user, tg).await?.lang;
             let days = (crate::chat::USER_TTL_SECS / 86_400).to_string();
             let hours = (crate::chat::MAP_TTL_SECS / 3600).to_string();
-            let body = text_with("privacy", lang, &[("days", &days), ("hours", &hours)]);
+            let reports = deps.chat.report_retention_days().to_string();
+            let args = [
+                ("days", &*days),
+                ("hours", &hours),
+                ("report_days", &reports),
+            ];
+            let body = text_with("privacy", lang, &args);
             say(&deps, user, Reply::body(body, lang)).await
         }
         Command::Deletedata => {
@@ -60,6 +68,7 @@ pub async fn command(deps: Arc<Deps>, msg: Message, cmd: Command) -> HandlerResu
             let done = Reply::key("deletedata_done", erased.lang).keyboard(Keyboard::Idle);
             say(&deps, user, done).await
         }
+        Command::Del => delete_for_both(&deps, &msg, tg).await,
         Command::Language => {
             let lang = deps.chat.user_view(user, tg).await?.lang;
             let reply = Reply::key("language_prompt", lang).buttons(language_picker());
@@ -244,16 +253,21 @@ pub async fn relay(deps: Arc<Deps>, msg: Message) -> HandlerResult {
     }
     if let Some(group) = msg.media_group_id() {
         // Album parts are gathered in Redis and relayed together when the
-        // album's window closes (see `timed`).
-        if let Some(lang) = deps.chat.album_add(user, &group.0, msg.id.0, tg).await? {
-            say(
-                &deps,
-                user,
-                Reply::key("not_in_chat", lang).keyboard(Keyboard::Idle),
-            )
-            .await?;
+        // album's window closes (see `timed`); a visual part for a partner
+        // who veils media goes alone, veiled, below.
+        let visual = veiled(&msg, MediaMode::Blur).is_some();
+        match deps
+            .chat
+            .album_add(user, &group.0, msg.id.0, tg, visual)
+            .await?
+        {
+            AlbumAdd::Added => return Ok(()),
+            AlbumAdd::NotInChat { lang } => {
+                let hint = Reply::key("not_in_chat", lang).keyboard(Keyboard::Idle);
+                return say(&deps, user, hint).await;
+            }
+            AlbumAdd::Single => {}
         }
-        return Ok(());
     }
     let reply_to = msg.reply_to_message().map(|r| r.id.0);
     match route_after_album(&deps, user, reply_to, Some(tg), Traffic::Message).await? {
@@ -279,6 +293,7 @@ pub async fn relay(deps: Arc<Deps>, msg: Message) -> HandlerResult {
             wait,
             chat,
             nth,
+            media,
         } => {
             if has_link(&msg) {
                 match deps.chat.link_policy(nth) {
@@ -309,10 +324,53 @@ pub async fn relay(deps: Arc<Deps>, msg: Message) -> HandlerResult {
                 wait,
                 chat,
                 lang: Some(tg),
+                veiled: veiled(&msg, media),
             };
             deliver(&deps, d).await
         }
     }
+}
+
+/// `/del` as a reply to one's own relayed message: delete the partner's
+/// copy (a whole album when it was part of one) and confirm. Only a reply to
+/// a message the user sent (Telegram says who sent it; the bot's copies of
+/// the partner's messages are the bot's) in the current chat finds a copy.
+async fn delete_for_both(deps: &Deps, msg: &Message, tg: Lang) -> HandlerResult {
+    let user = msg.chat.id.0;
+    let own = msg.reply_to_message().filter(|r| {
+        r.from
+            .as_ref()
+            .is_some_and(|f| i64::try_from(f.id.0).ok() == Some(user))
+    });
+    let Some(original) = own else {
+        let lang = deps.chat.user_view(user, tg).await?.lang;
+        return say(deps, user, Reply::key("del_how", lang)).await;
+    };
+    let route =
+        route_after_album(deps, user, Some(original.id.0), Some(tg), Traffic::Followup).await?;
+    let Route::Chat {
+        partner,
+        mapped: Some(copy),
+        wait,
+        ..
+    } = route
+    else {
+        let lang = deps.chat.user_view(user, tg).await?.lang;
+        return say(deps, user, Reply::key("del_not_found", lang)).await;
+    };
+    let mut copies = deps.chat.album_copies(user, original.id.0).await?;
+    if !copies.contains(&copy) {
+        copies = vec![copy];
+    }
+    let key = match deps.out.delete(partner, &copies, Slot::Prepaid(wait)).await {
+        // Already gone (deleted before, or a repeat of this update): done.
+        Ok(()) | Err(SendError::NotFound(_) | SendError::Gone(_)) => "del_done",
+        // Telegram refuses (the copy is too old to delete): say so.
+        Err(SendError::Other(e)) if e.contains("can't be deleted") => "del_not_found",
+        Err(e) => return Err(e.into()),
+    };
+    let lang = deps.chat.user_view(user, tg).await?.lang;
+    say(deps, user, Reply::key(key, lang)).await
 }
 
 /// A message with a link, early in a chat, held for the receiver.
@@ -471,6 +529,10 @@ pub async fn callback(deps: Arc<Deps>, q: CallbackQuery) -> HandlerResult {
         }
         Some(Callback::Set(setting, value)) => {
             deps.chat.set_setting(user, setting, value).await?;
+            true
+        }
+        Some(Callback::Media(mode)) => {
+            deps.chat.set_media(user, mode).await?;
             true
         }
         Some(Callback::AcceptRules(version)) => {

@@ -8,7 +8,7 @@ use teloxide::types::{
 
 use super::commands::{Button, Callback};
 use super::texts::{text, Lang};
-use crate::domain::{Setting, UserSettings, UserState};
+use crate::domain::{MediaMode, Setting, UserSettings, UserState};
 
 /// Which reply keyboard a user sees.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,7 +71,20 @@ pub fn settings_buttons(lang: Lang, s: UserSettings) -> InlineKeyboardMarkup {
             text(pr, lang),
             Callback::Set(Setting::Protect, !s.protect).data(),
         )],
+        vec![InlineKeyboardButton::callback(
+            text(media_label(s.media), lang),
+            Callback::Media(s.media.next()).data(),
+        )],
     ])
+}
+
+/// The label of the media button: the current value (a press offers the next).
+fn media_label(m: MediaMode) -> &'static str {
+    match m {
+        MediaMode::Show => "setting_media_show",
+        MediaMode::Blur => "setting_media_blur",
+        MediaMode::TextOnly => "setting_media_text",
+    }
 }
 
 /// Under "The stranger sent a link. Show it?".

@@ -8,13 +8,14 @@
 
 use std::time::Duration;
 
-use teloxide::types::{InlineKeyboardMarkup, ReplyMarkup};
+use teloxide::types::{InlineKeyboardMarkup, MessageId, ReplyMarkup};
 
+use super::content::Veiled;
 use super::deps::{Deps, HandlerResult};
 use super::keyboards::Keyboard;
 use super::texts::{text, Lang};
-use crate::domain::{ChatId, CopyPair, LeaveOutcome};
-use crate::telegram::{SendError, Slot};
+use crate::domain::{ChatId, CopyPair, LeaveOutcome, MediaMode, Visual};
+use crate::telegram::{SendError, Slot, Spoiler};
 
 /// A text for one user, in their language, with an optional keyboard.
 pub struct Reply {
@@ -91,6 +92,8 @@ pub struct Delivery<'a> {
     pub chat: ChatId,
     /// The sender's Telegram language, when the update said.
     pub lang: Option<Lang>,
+    /// Visual media the partner wants blurred or as text (single messages only).
+    pub veiled: Option<Veiled>,
 }
 
 /// Copies a message (or an album, as one `copyMessages`, so it stays one
@@ -108,13 +111,16 @@ pub async fn deliver(deps: &Deps, d: Delivery<'_>) -> HandlerResult {
         }
         slot = Slot::Prepaid(Duration::ZERO);
     }
-    let copies = match d.ids {
-        [one] if !d.album => deps
+    let copies = match (d.ids, d.veiled) {
+        ([_], Some(v)) if !d.album => veil(deps, d.partner, v, d.reply_to, d.protect, slot)
+            .await
+            .map(|c| vec![c]),
+        ([one], _) if !d.album => deps
             .out
             .copy(d.partner, d.user, *one, d.reply_to, d.protect, slot)
             .await
             .map(|c| vec![c]),
-        many => {
+        (many, _) => {
             deps.out
                 .copy_many(d.partner, d.user, many, d.protect, slot)
                 .await
@@ -133,7 +139,11 @@ pub async fn deliver(deps: &Deps, d: Delivery<'_>) -> HandlerResult {
                     to_message: c.0,
                 })
                 .collect();
-            deps.chat.remember(&pairs).await?;
+            if d.album {
+                deps.chat.remember_album(&pairs).await?;
+            } else {
+                deps.chat.remember(&pairs).await?;
+            }
             Ok(())
         }
         Err(SendError::Gone(_)) => {
@@ -161,6 +171,59 @@ pub async fn overloaded(deps: &Deps, user: i64, notify: bool, lang: Lang) -> Han
         say(deps, user, Reply::key("not_delivered_overloaded", lang)).await?;
     }
     Ok(())
+}
+
+/// Sends visual media blurred (again by file id, with a spoiler) or as a
+/// short text with its caption, instead of a copy.
+async fn veil(
+    deps: &Deps,
+    to: i64,
+    v: Veiled,
+    reply_to: Option<i32>,
+    protect: bool,
+    slot: Slot,
+) -> Result<MessageId, SendError> {
+    if v.mode == MediaMode::Blur {
+        let media = Spoiler {
+            kind: v.kind,
+            file_id: v.file_id,
+            caption: v.caption,
+            entities: v.entities,
+            reply_to,
+            protect,
+        };
+        return deps.out.send_spoiler(to, media, slot).await;
+    }
+    let lang = deps
+        .chat
+        .user_view(to, Lang::En)
+        .await
+        .map(|u| u.lang)
+        .unwrap_or(Lang::En);
+    let key = match v.kind {
+        Visual::Photo => "media_hidden_photo",
+        Visual::Video => "media_hidden_video",
+        Visual::Animation => "media_hidden_animation",
+    };
+    let mut body = text(key, lang);
+    let mut entities = None;
+    if let Some(caption) = v.caption.filter(|c| !c.is_empty()) {
+        body.push_str("\n\n");
+        // Entity offsets are in UTF-16 code units, after the placeholder.
+        let shift = body.encode_utf16().count();
+        entities = v.entities.map(|es| {
+            es.into_iter()
+                .map(|mut e| {
+                    e.offset += shift;
+                    e
+                })
+                .collect()
+        });
+        body.push_str(&caption);
+    }
+    deps.out
+        .send_text_as_copy(to, body, entities, reply_to, protect, slot)
+        .await
 }
 
 /// Tells the sender something of theirs was not delivered: its chat ended.

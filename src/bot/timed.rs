@@ -80,6 +80,7 @@ pub async fn flush_album(deps: &Deps, user: i64) -> HandlerResult {
                     wait,
                     chat: now,
                     lang: None,
+                    veiled: None,
                 };
                 deliver(deps, d).await?;
             }

@@ -25,7 +25,8 @@
 --                                   (the send would wait past the cap: drop it;
 --                                    notify once per window)
 --       | {'chat', partner, protect '0'|'1', mapped id or '', wait ms, chat id,
---          n-th new message of this chat (counted when ARGV[7] = '1'; else 0)}
+--          n-th new message of this chat (counted when ARGV[7] = '1'; else 0),
+--          the partner's media setting 'md' or ''}
 local me = ARGV[2]
 if ARGV[17] == '1' and redis.call('EXISTS', K.album(me)) == 1 then
   return {'album'}
@@ -73,4 +74,5 @@ if ARGV[7] == '1' and cid then
   nth = redis.call('INCR', K.chat_count(cid))
   redis.call('PEXPIRE', K.chat_count(cid), 2 * tonumber(ARGV[3]))
 end
-return {'chat', p, pr or '0', mapped, wait, cid or '0', nth}
+local md = redis.call('HGET', K.user(p), 'md') or ''
+return {'chat', p, pr or '0', mapped, wait, cid or '0', nth, md}

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use super::{deferred, Store, StoreError, StoreResult};
 use crate::domain::{
-    AlbumPart, Budgets, ChatId, CopyPair, Erased, Lang, LeaveOutcome, Press, Route, SearchOutcome,
-    Setting, Traffic, UserSettings, UserState, UserView,
+    AlbumAdd, AlbumPart, Budgets, ChatId, CopyPair, Erased, Lang, LeaveOutcome, MediaMode, Press,
+    Route, SearchOutcome, Setting, Traffic, UserSettings, UserState, UserView,
 };
 
 /// A held message waits this long for the receiver's tap.
@@ -79,6 +79,9 @@ pub struct SweepArgs {
     /// Queue entries looked at for each of them.
     pub scan: u32,
 }
+
+/// The user-hash field of the media setting (`show`, `blur`, `text`).
+const MEDIA_FIELD: &str = "md";
 
 fn setting_field(s: Setting) -> &'static str {
     match s {
@@ -222,6 +225,7 @@ impl Store {
                 wait: r.ms(4),
                 chat: r.int(5)?,
                 nth: r.opt_int(6).unwrap_or(0),
+                media: r.str(7).and_then(MediaMode::parse).unwrap_or_default(),
             },
             _ => return Err(r.unexpected()),
         })
@@ -229,7 +233,14 @@ impl Store {
 
     /// Remembers each copy both ways. Inside a worker this rides along with
     /// the update's acknowledgement (see [`deferred`]); elsewhere it runs at once.
-    pub async fn remember(&self, pairs: &[CopyPair], ttl_secs: u64) -> StoreResult<()> {
+    /// With `album`, each original also remembers the ids of all the
+    /// album's copies (`/del` deletes an album whole).
+    pub async fn remember(
+        &self,
+        pairs: &[CopyPair],
+        album: bool,
+        ttl_secs: u64,
+    ) -> StoreResult<()> {
         if pairs.is_empty() {
             return Ok(());
         }
@@ -239,7 +250,8 @@ impl Store {
         cmd.arg(&self.scripts.map_store_sha)
             .arg(0)
             .arg(self.keys.base())
-            .arg(ttl_secs);
+            .arg(ttl_secs)
+            .arg(if album { "1" } else { "0" });
         for p in pairs {
             cmd.arg(p.from_chat)
                 .arg(p.from_message)
@@ -258,6 +270,20 @@ impl Store {
         }
     }
 
+    /// The partner's copies of the whole album that `user`'s message
+    /// `message` was relayed in (empty: it was not part of an album, or the
+    /// list expired). Ids that do not parse are skipped.
+    pub async fn album_copies(&self, user: i64, message: i32) -> StoreResult<Vec<i32>> {
+        let v: Option<String> = redis::cmd("GET")
+            .arg(self.keys.album_copies(user, message))
+            .query_async(&mut self.conn())
+            .await?;
+        Ok(v.unwrap_or_default()
+            .split(',')
+            .filter_map(|id| id.parse().ok())
+            .collect())
+    }
+
     /// Adds an album part; `Some(lang)` when the user is not chatting.
     pub async fn album_add(
         &self,
@@ -265,19 +291,22 @@ impl Store {
         group: &str,
         message_id: i32,
         tg: Lang,
+        visual: bool,
         window_ms: u64,
-    ) -> StoreResult<Option<Lang>> {
+    ) -> StoreResult<AlbumAdd> {
         let mut inv = self.scripts.album_add.prepare_invoke();
         inv.arg(self.keys.base())
             .arg(user)
             .arg(group)
             .arg(message_id)
             .arg(window_ms)
-            .arg(tg.code());
+            .arg(tg.code())
+            .arg(if visual { "1" } else { "0" });
         let r = self.reply("album_add", &inv).await?;
         match r.str(0) {
-            Some("none") => Ok(Some(r.lang(1))),
-            Some("added") => Ok(None),
+            Some("none") => Ok(AlbumAdd::NotInChat { lang: r.lang(1) }),
+            Some("added") => Ok(AlbumAdd::Added),
+            Some("single") => Ok(AlbumAdd::Single),
             _ => Err(r.unexpected()),
         }
     }
@@ -366,16 +395,32 @@ impl Store {
 
     /// Current values of the boolean settings.
     pub async fn user_settings(&self, user: i64) -> StoreResult<UserSettings> {
-        let (sl, pr): (Option<String>, Option<String>) = redis::cmd("HMGET")
+        let (sl, pr, md): (Option<String>, Option<String>, Option<String>) = redis::cmd("HMGET")
             .arg(self.keys.user(user))
             .arg(setting_field(Setting::SameLanguage))
             .arg(setting_field(Setting::Protect))
+            .arg(MEDIA_FIELD)
             .query_async(&mut self.conn())
             .await?;
         Ok(UserSettings {
             same_language: sl.as_deref() == Some("1"),
             protect: pr.as_deref() == Some("1"),
+            media: md.as_deref().and_then(MediaMode::parse).unwrap_or_default(),
         })
+    }
+
+    /// Sets how the user receives strangers' visual media (idempotent).
+    pub async fn set_media(&self, user: i64, mode: MediaMode, ttl_secs: u64) -> StoreResult<()> {
+        self.scripts
+            .settings_set
+            .arg(self.keys.base())
+            .arg(user)
+            .arg(MEDIA_FIELD)
+            .arg(mode.code())
+            .arg(ttl_secs)
+            .invoke_async::<()>(&mut self.conn())
+            .await?;
+        Ok(())
     }
 
     /// Sets one boolean setting (idempotent: a repeat sets the same value).
@@ -445,6 +490,8 @@ impl Store {
         for pattern in self.keys.held_patterns(user) {
             held.extend(self.scan(&pattern).await?);
         }
+        // And the album-copy lists of the albums they sent (ids only).
+        held.extend(self.scan(&self.keys.album_copies_pattern(user)).await?);
         for batch in held.chunks(256) {
             redis::cmd("UNLINK")
                 .arg(batch)

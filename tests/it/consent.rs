@@ -418,3 +418,199 @@ async fn a_link_early_in_a_chat_is_held_until_the_receiver_taps_and_later_passes
     );
     assert_eq!(count(&bob, "link_held"), 1);
 }
+
+/// Bob's copy of Alice's message `id` (waits for it).
+async fn copy_at(to: &User, from: &User, id: i32) -> Received {
+    to.wait_for("a copy", |r| r.source == Some((from.id(), id)))
+        .await
+}
+
+/// Whether `u`'s message `id` is deleted now.
+fn is_deleted(u: &User, id: i32) -> bool {
+    u.received().iter().any(|r| r.message_id == id && r.deleted)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn del_as_a_reply_to_ones_own_message_deletes_the_strangers_copy_and_a_whole_album() {
+    let cluster = Cluster::start(1).await;
+    let alice = cluster.user("Alice");
+    let bob = cluster.user("Bob");
+    pair(&alice, &bob).await;
+
+    let mine = alice.send_text("I regret this");
+    let my_copy = copy_at(&bob, &alice, mine.message_id).await;
+    let theirs = bob.send_text("bob's own words");
+    copy_at(&alice, &bob, theirs.message_id).await;
+    let theirs_at_alice = alice
+        .received()
+        .into_iter()
+        .find(|r| r.source == Some((bob.id(), theirs.message_id)))
+        .expect("bob's message at alice");
+
+    // Not a reply, or a reply to the stranger's message: explained, nothing deleted.
+    expect_after(&alice, "del_how", EN, || {
+        alice.command("/del");
+    })
+    .await;
+    let before = count(&alice, "del_how");
+    alice
+        .tg
+        .reply_command(&alice.info, theirs_at_alice.message_id, "/del")
+        .expect("message exists");
+    wait_nth_in(&alice, "del_how", EN, before + 1).await;
+    barrier(&alice, EN).await;
+    assert!(cluster.tg.calls_for("deleteMessage").is_empty());
+    assert!(cluster.tg.calls_for("deleteMessages").is_empty());
+    assert!(!is_deleted(&bob, my_copy.message_id));
+
+    // A reply to her own message: the stranger's copy goes, she is told.
+    alice
+        .tg
+        .reply_command(&alice.info, mine.message_id, "/del")
+        .expect("message exists");
+    wait_says(&alice, "del_done").await;
+    assert!(is_deleted(&bob, my_copy.message_id), "{:#?}", summary(&bob));
+    assert_eq!(count(&bob, "del_done"), 0);
+
+    // An album is deleted whole, from a /del on any of its parts.
+    let album = alice.tg.send_album(&alice.info, 3, Some("three"));
+    let mut copies = Vec::new();
+    for part in &album {
+        copies.push(copy_at(&bob, &alice, part.message_id).await.message_id);
+    }
+    let before = count(&alice, "del_done");
+    alice
+        .tg
+        .reply_command(&alice.info, album[1].message_id, "/del")
+        .expect("message exists");
+    wait_nth_in(&alice, "del_done", EN, before + 1).await;
+    for c in &copies {
+        assert!(is_deleted(&bob, *c), "copy {c} kept: {:#?}", summary(&bob));
+    }
+    // Bob's own message was never touched.
+    assert!(bob.received().iter().all(
+        |r| r.deleted == (r.message_id == my_copy.message_id || copies.contains(&r.message_id))
+    ));
+
+    // The album's copy lists are Alice's: /deletedata erases them too.
+    alice.command("/deletedata");
+    wait_says(&alice, "deletedata_done").await;
+    let left = traces_of(&cluster, alice.id()).await;
+    assert!(left.iter().all(|k| !k.contains(":ag:")), "{left:#?}");
+}
+
+/// A Bot API boolean parameter as sent (JSON or form value).
+fn truthy(v: &Value) -> bool {
+    *v == json!(true) || *v == json!("true")
+}
+
+/// The settings message's button data, from `u`'s latest /settings.
+async fn settings_buttons_of(u: &User) -> (i32, Vec<String>) {
+    let before = count(u, "settings_title");
+    u.command("/settings");
+    let m = wait_nth_in(u, "settings_title", EN, before + 1).await;
+    (m.message_id, buttons(&m))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn media_from_strangers_can_arrive_blurred_or_as_text_only() {
+    let cluster = Cluster::start(1).await;
+    let alice = cluster.user("Alice");
+    let bob = cluster.user("Bob");
+    pair(&alice, &bob).await;
+
+    // Default: shown, as a plain copy.
+    let shown = alice.tg.send_photo(&alice.info, Some("as is"));
+    let copy = copy_at(&bob, &alice, shown.message_id).await;
+    assert_eq!(copy.method, "copyMessage");
+
+    // Alice protects her messages; Bob asks for blurred media.
+    let (id, data) = settings_buttons_of(&alice).await;
+    assert!(data.contains(&"set:protect:1".to_string()), "{data:?}");
+    press(&alice, id, "set:protect:1").await;
+    let (id, data) = settings_buttons_of(&bob).await;
+    assert!(data.contains(&"set:media:blur".to_string()), "{data:?}");
+    press(&bob, id, "set:media:blur").await;
+    press(&bob, id, "set:media:blur").await; // twice: still blurred
+
+    for (kind, method) in [("photo", "sendPhoto"), ("video", "sendVideo")] {
+        let sent = if kind == "photo" {
+            alice.tg.send_photo(&alice.info, Some("blurry"))
+        } else {
+            alice.tg.send_video(&alice.info, Some("blurry"))
+        };
+        let got = bob
+            .wait_for(method, |r| {
+                r.method == method && r.at_ms >= copy.at_ms && r.text() == Some("blurry")
+            })
+            .await;
+        assert_eq!(got.content["has_media_spoiler"], json!(true), "{got:#?}");
+        assert!(truthy(&got.params["protect_content"]), "{got:#?}");
+        assert!(truthy(&got.params["has_spoiler"]), "{got:#?}");
+        assert!(got.content.get(kind).is_some(), "{got:#?}");
+        assert!(got.source.is_none());
+        let all = format!("{} {}", got.content, got.params);
+        assert!(
+            !all.contains("Alice") && !all.contains(&alice.id().to_string()),
+            "{all}"
+        );
+        assert_eq!(copies_of(&cluster, &alice, sent.message_id), 0);
+    }
+    // An album can't be copied blurred: its photos arrive one by one, blurred.
+    let album = alice.tg.send_album(&alice.info, 2, Some("pair of"));
+    let spoilers = || {
+        bob.received()
+            .into_iter()
+            .filter(|r| r.method == "sendPhoto" && r.content["has_media_spoiler"] == json!(true))
+            .count()
+    };
+    let blurred_photos = bob
+        .tg
+        .wait_until(WAIT, || (spoilers() >= 3).then_some(()))
+        .await;
+    assert!(blurred_photos.is_some(), "{:#?}", summary(&bob));
+    for part in &album {
+        assert_eq!(copies_of(&cluster, &alice, part.message_id), 0);
+    }
+
+    // The blurred copy is mapped like a copy: Bob's reply reaches Alice as a reply.
+    let blurred = bob
+        .received()
+        .into_iter()
+        .rfind(|r| r.method == "sendVideo")
+        .expect("the blurred video");
+    let reply = bob
+        .tg
+        .reply_text(&bob.info, blurred.message_id, "nice")
+        .expect("message exists");
+    let back = copy_at(&alice, &bob, reply.message_id).await;
+    assert!(back.reply_to.is_some(), "{back:#?}");
+
+    // Text only: a short text and the caption, no media.
+    let (id, data) = settings_buttons_of(&bob).await;
+    assert!(data.contains(&"set:media:text".to_string()), "{data:?}");
+    press(&bob, id, "set:media:text").await;
+    alice.tg.send_photo(&alice.info, Some("hidden caption"));
+    let got = bob.wait_text("hidden caption").await;
+    assert_eq!(got.method, "sendMessage");
+    let body = got.text().unwrap_or_default();
+    assert!(body.contains(&en("media_hidden_photo")), "{body}");
+    assert!(got.content.get("photo").is_none());
+    assert!(truthy(&got.params["protect_content"]), "{got:#?}");
+
+    // A forged value changes nothing.
+    press(&bob, id, "set:media:loud").await;
+    let (_, data) = settings_buttons_of(&bob).await;
+    assert!(data.contains(&"set:media:show".to_string()), "{data:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn privacy_states_the_report_retention() {
+    let cluster = Cluster::start_with(1, &[("REPORT_RETENTION", "45d")]).await;
+    let alice = cluster.user("Alice");
+    alice.command("/privacy");
+    let got = alice.wait_text(&en("privacy")[..20]).await;
+    let body = got.text().unwrap_or_default();
+    assert!(body.contains("45 days"), "{body}");
+    assert!(!body.contains("%{"), "{body}");
+}

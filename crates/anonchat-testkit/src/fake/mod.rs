@@ -468,6 +468,17 @@ impl FakeTelegram {
         self.shared()
             .with(|s| s.user_reply(user, json!({ "text": text }), reply_to_message_id))
     }
+    /// A command (with its bot_command entity) replying to `reply_to_message_id`.
+    pub fn reply_command(
+        &self,
+        user: &TgUser,
+        reply_to_message_id: i32,
+        command: &str,
+    ) -> Result<Sent, ControlError> {
+        let content = json!({ "text": command, "entities": api::command_entities(command) });
+        self.shared()
+            .with(|s| s.user_reply(user, content, reply_to_message_id))
+    }
     /// The user edits the text of their message (an `edited_message` update).
     pub fn edit_text(
         &self,
