@@ -55,6 +55,14 @@ pub struct Settings {
     pub log_format: LogFormat,
     pub rust_log: String,
     pub admin_ids: Vec<i64>,
+    /// Where reports go; None: each of `admin_ids` privately.
+    pub moderation_chat_id: Option<i64>,
+    pub evidence_messages: u32,
+    pub report_retention: Duration,
+    pub reports_per_hour: u32,
+    /// Distinct reporters that suspend a user (0 = never).
+    pub auto_suspend_reporters: u32,
+    pub auto_suspend_window: Duration,
     pub shutdown_grace: Duration,
     pub redis_startup_timeout: Duration,
     pub ingest: IngestMode,
@@ -134,6 +142,36 @@ pub const VARIABLES: &[(&str, Option<&str>, &str)] = &[
         "ADMIN_IDS",
         Some(""),
         "Comma-separated Telegram user ids of operators",
+    ),
+    (
+        "MODERATION_CHAT_ID",
+        None,
+        "Chat (a group or channel the bot is in) that gets reports with their buttons; unset: every ADMIN_IDS user privately",
+    ),
+    (
+        "EVIDENCE_MESSAGES",
+        Some("5"),
+        "The reported user's last messages copied to moderators with a report (0-20)",
+    ),
+    (
+        "REPORT_RETENTION_DAYS",
+        Some("90"),
+        "Days reports, moderation counts and the audit trail are kept",
+    ),
+    (
+        "REPORTS_PER_HOUR",
+        Some("5"),
+        "Reports one user may make per hour",
+    ),
+    (
+        "AUTO_SUSPEND_REPORTERS",
+        Some("3"),
+        "Distinct reporters within AUTO_SUSPEND_WINDOW that suspend a user until an admin decides (0 = never)",
+    ),
+    (
+        "AUTO_SUSPEND_WINDOW",
+        Some("24h"),
+        "Window of AUTO_SUSPEND_REPORTERS (seconds, or 30s / 10m / 1h)",
     ),
     (
         "SHUTDOWN_GRACE_SECS",
@@ -491,6 +529,14 @@ impl Raw {
                 })
                 .collect::<Result<_, _>>()?,
         };
+        let moderation_chat_id = match self.get("MODERATION_CHAT_ID") {
+            None => None,
+            Some(s) => Some(s.trim().parse::<i64>().map_err(|_| {
+                ConfigError(format!(
+                    "MODERATION_CHAT_ID must be a Telegram chat id such as -1001234567890, got {s:?}"
+                ))
+            })?),
+        };
         let ingest = match self.string("INGEST")?.to_ascii_lowercase().as_str() {
             "polling" => IngestMode::Polling,
             "webhook" => IngestMode::Webhook,
@@ -546,6 +592,14 @@ impl Raw {
             log_format,
             rust_log,
             admin_ids,
+            moderation_chat_id,
+            evidence_messages: self.number("EVIDENCE_MESSAGES", 0, 20)?,
+            report_retention: Duration::from_secs(
+                86_400 * self.number::<u64>("REPORT_RETENTION_DAYS", 1, 3650)?,
+            ),
+            reports_per_hour: self.number("REPORTS_PER_HOUR", 1, 1000)?,
+            auto_suspend_reporters: self.number("AUTO_SUSPEND_REPORTERS", 0, 1000)?,
+            auto_suspend_window: self.duration("AUTO_SUSPEND_WINDOW")?,
             shutdown_grace: Duration::from_secs(self.number("SHUTDOWN_GRACE_SECS", 1, 3600)?),
             redis_startup_timeout: Duration::from_secs(self.number(
                 "REDIS_STARTUP_TIMEOUT_SECS",

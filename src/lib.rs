@@ -56,6 +56,7 @@ pub mod chat;
 pub mod instance;
 pub mod lease;
 pub mod limiter;
+pub mod moderation;
 pub mod store;
 pub mod telegram;
 pub mod wakeups;

@@ -56,6 +56,11 @@ pub struct Metrics {
     pub handler_retries: Counter,
     pub ingest_refused: Counter,
     pub updates_buffered: Gauge,
+    /// Reports filed, by reason.
+    pub reports: Family<KindLabel, Counter>,
+    pub bans: Counter,
+    pub suspensions: Counter,
+    pub blocks: Counter,
 }
 
 impl Default for Metrics {
@@ -98,8 +103,20 @@ impl Metrics {
             handler_retries: Counter::default(),
             ingest_refused: Counter::default(),
             updates_buffered: Gauge::default(),
+            reports: Family::default(),
+            bans: Counter::default(),
+            suspensions: Counter::default(),
+            blocks: Counter::default(),
             registry: Registry::default(),
         };
+        registry.register("reports", "Reports filed, by reason", m.reports.clone());
+        registry.register("bans", "Bans decided by admins", m.bans.clone());
+        registry.register(
+            "suspensions",
+            "Users suspended automatically by distinct reporters",
+            m.suspensions.clone(),
+        );
+        registry.register("blocks", "Blocks made with /block", m.blocks.clone());
         registry.register(
             "redis_up",
             "Redis reachable (1) or not (0)",
@@ -243,6 +260,15 @@ impl Metrics {
         self.commands
             .get_or_create(&KindLabel {
                 kind: kind.to_string(),
+            })
+            .inc();
+    }
+
+    /// Counts one report filed for `reason`.
+    pub fn report(&self, reason: &str) {
+        self.reports
+            .get_or_create(&KindLabel {
+                kind: reason.to_string(),
             })
             .inc();
     }

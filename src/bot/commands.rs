@@ -6,7 +6,8 @@ use teloxide::types::BotCommand;
 use teloxide::utils::command::BotCommands;
 
 use super::texts::{text, text_with, Lang};
-use crate::domain::Setting;
+use crate::domain::{ChatId, Decision, Reason, Setting};
+use crate::moderation::{BAN_DAY, BAN_WEEK};
 
 /// Slash commands. Menu and `/help` texts come from the locale files.
 #[derive(BotCommands, Clone, Debug, PartialEq, Eq)]
@@ -20,6 +21,8 @@ pub enum Command {
     Rules,
     Language,
     Settings,
+    Block,
+    Report,
 }
 
 impl Command {
@@ -28,6 +31,8 @@ impl Command {
         ("search", "cmd_search"),
         ("next", "cmd_next"),
         ("stop", "cmd_stop"),
+        ("report", "cmd_report"),
+        ("block", "cmd_block"),
         ("settings", "cmd_settings"),
         ("language", "cmd_language"),
         ("rules", "cmd_rules"),
@@ -104,7 +109,24 @@ pub enum Callback {
     Language(Lang),
     Set(Setting, bool),
     ShowSettings,
+    /// Show the report reasons for chat `ChatId` (the button after a chat).
+    ReportPick(ChatId),
+    /// Report the partner of that chat for this reason. The chat id only
+    /// selects among the presser's own chats: the store never takes a
+    /// partner from it.
+    Report(Reason, ChatId),
+    /// An admin's decision on report `u64`.
+    Moderate(Decision, u64),
 }
+
+/// Decisions on the moderation buttons, with their codes in callback data.
+pub const DECISIONS: [(Decision, &str); 5] = [
+    (Decision::Ban(Some(BAN_DAY)), "b1"),
+    (Decision::Ban(Some(BAN_WEEK)), "b7"),
+    (Decision::Ban(None), "bf"),
+    (Decision::Dismiss, "dm"),
+    (Decision::FalseReport, "fr"),
+];
 
 fn setting_name(s: Setting) -> &'static str {
     match s {
@@ -119,6 +141,16 @@ impl Callback {
             Callback::Language(l) => format!("lang:{}", l.code()),
             Callback::Set(s, v) => format!("set:{}:{}", setting_name(s), u8::from(v)),
             Callback::ShowSettings => "set:show".into(),
+            Callback::ReportPick(chat) => format!("rp:{chat}"),
+            Callback::Report(r, chat) => format!("rr:{}:{chat}", r.code()),
+            Callback::Moderate(d, id) => {
+                let code = DECISIONS
+                    .iter()
+                    .find(|(x, _)| *x == d)
+                    .map(|(_, c)| *c)
+                    .unwrap_or("dm");
+                format!("md:{code}:{id}")
+            }
         }
     }
 
@@ -143,6 +175,19 @@ impl Callback {
                     (None, None) if name == "show" => Some(Callback::ShowSettings),
                     _ => None,
                 }
+            }
+            ("rp", chat) => chat.parse().ok().map(Callback::ReportPick),
+            ("rr", rest) => {
+                let (reason, chat) = rest.split_once(':')?;
+                Some(Callback::Report(
+                    Reason::from_code(reason)?,
+                    chat.parse().ok()?,
+                ))
+            }
+            ("md", rest) => {
+                let (code, id) = rest.split_once(':')?;
+                let d = DECISIONS.iter().find(|(_, c)| *c == code)?.0;
+                Some(Callback::Moderate(d, id.parse().ok()?))
             }
             _ => None,
         }
@@ -184,8 +229,17 @@ mod tests {
             Callback::Set(Setting::SameLanguage, true),
             Callback::Set(Setting::SameLanguage, false),
             Callback::ShowSettings,
+            Callback::ReportPick(7),
+            Callback::Report(Reason::Minor, 42),
+            Callback::Moderate(Decision::Ban(Some(BAN_WEEK)), 3),
+            Callback::Moderate(Decision::Ban(None), 3),
+            Callback::Moderate(Decision::FalseReport, 9),
         ] {
             assert_eq!(Callback::parse(&c.data()), Some(c));
+            assert!(
+                c.data().len() <= 64,
+                "callback data over Telegram's 64 bytes"
+            );
         }
         assert_eq!(
             Callback::parse("set:protect:1"),
@@ -201,5 +255,9 @@ mod tests {
         assert_eq!(Callback::parse("set:junk:1"), None);
         assert_eq!(Callback::parse("lang:xx"), None);
         assert_eq!(Callback::parse("junk"), None);
+        assert_eq!(Callback::parse("rr:spam:x"), None);
+        assert_eq!(Callback::parse("rr:nope:1"), None);
+        assert_eq!(Callback::parse("md:zz:1"), None);
+        assert_eq!(Callback::parse("md:b1:-1"), None);
     }
 }

@@ -41,6 +41,9 @@ pub(super) struct Scripts {
     pub freeze: Script,
     pub trim: Script,
     pub give_back: Script,
+    pub block: Script,
+    pub report: Script,
+    pub decide: Script,
     /// Kept as source too: a pipeline that hits NOSCRIPT loads it again.
     pub map_store_source: String,
     pub map_store_sha: String,
@@ -68,6 +71,9 @@ impl Scripts {
             freeze: script(include_str!("../scripts/freeze.lua")),
             trim: script(include_str!("../scripts/trim.lua")),
             give_back: script(include_str!("../scripts/give_back.lua")),
+            block: script(include_str!("../scripts/block.lua")),
+            report: script(include_str!("../scripts/report.lua")),
+            decide: script(include_str!("../scripts/decide.lua")),
             map_store_source,
             map_store_sha,
         }
@@ -109,6 +115,9 @@ mod tests {
             ("freeze", include_str!("../scripts/freeze.lua")),
             ("trim", include_str!("../scripts/trim.lua")),
             ("give_back", include_str!("../scripts/give_back.lua")),
+            ("block", include_str!("../scripts/block.lua")),
+            ("report", include_str!("../scripts/report.lua")),
+            ("decide", include_str!("../scripts/decide.lua")),
             ("map_store", super::MAP_STORE),
             ("lib", super::LIB),
         ] {

@@ -8,5 +8,6 @@ mod faults;
 mod flood;
 mod foundation;
 mod harness;
+mod moderation;
 mod pipeline;
 mod resilience;
