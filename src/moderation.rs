@@ -104,6 +104,11 @@ impl ModerationService {
             .await
     }
 
+    /// The report reached every moderator: a retried button is a duplicate now.
+    pub async fn queued(&self, report: u64) -> StoreResult<()> {
+        self.store.report_queued(report).await
+    }
+
     fn report_args(&self) -> ReportArgs {
         ReportArgs {
             cooldown_secs: self.cooldown_secs,

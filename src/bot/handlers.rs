@@ -236,7 +236,8 @@ async fn file_report(
         let note = Reply::body(ban_text(f.partner_lang, Ban::Suspended), f.partner_lang);
         say(deps, f.partner, note.keyboard(Keyboard::Idle)).await?;
     }
-    to_moderators(deps, user, &f).await
+    to_moderators(deps, user, &f).await?;
+    Ok(deps.moderation.queued(f.id).await?)
 }
 
 /// Sends a report to the moderation queue: the text with anonymous ids and

@@ -3,7 +3,8 @@
 -- always taken from Redis, never from the button, so forged data can name
 -- only the reporter's own chat. A report blocks the partner for the reporter
 -- and ends a live chat; one report per reporter and chat (a button handled
--- twice counts once); rate-limited per hour. Enough distinct reporters
+-- twice counts once, and one retried before the moderators got it only
+-- sends it to them again); rate-limited per hour. Enough distinct reporters
 -- within the window (a reporter whose reports were judged false weighs
 -- less) suspend the reported user until an admin decides.
 -- ARGV[1] key base   ARGV[2] reporter   ARGV[3] chat id from the button ('' = now/last)
@@ -29,8 +30,34 @@ else
   if lp and lc and (want == '' or want == lc) then partner, chat = lp, lc end
 end
 if not partner or partner == me then return {'expired', lang} end
+-- The reply for report `id`, from its hash (also for a retry), then the
+-- evidence ids of its chat.
+local function filed(id)
+  local f = redis.call('HMGET', K.report(id), 'u', 'ended', 'ra', 'ua', 'pr', 'pb', 'sus', 'o', 'ol')
+  local plang = redis.call('HGET', K.user(f[1]), 'lang') or 'en'
+  local out = {'reported', lang, id, f[1], plang, f[2], f[3], f[4], f[5], f[6], f[7],
+    f[8] or '', f[9] or ''}
+  local ev, limit = {}, tonumber(ARGV[9])
+  for _, e in ipairs(redis.call('LRANGE', K.evidence(me), 0, -1)) do
+    local c, m = string.match(e, '^(%d+):(%d+)$')
+    if c == chat and #ev < limit then table.insert(ev, 1, m) end
+  end
+  for _, m in ipairs(ev) do table.insert(out, m) end
+  return out
+end
 local dk = K.reported(me .. ':' .. chat)
-if redis.call('EXISTS', dk) == 1 then return {'duplicate', lang} end
+local prior = redis.call('GET', dk)
+if prior then
+  -- Filed, but the moderators may not have it yet (the handler failed
+  -- after this script): a retried button files nothing new and sends it
+  -- to them again, until it is marked queued (`q`).
+  if ARGV[4] ~= '' and want ~= ''
+    and redis.call('HGET', K.report(prior), 'q') ~= '1'
+    and redis.call('EXISTS', K.report(prior)) == 1 then
+    return filed(prior)
+  end
+  return {'duplicate', lang}
+end
 if ARGV[4] == '' or want == '' then return {'pick', lang, chat} end
 local bk = K.report_budget(me)
 local n = redis.call('INCR', bk)
@@ -56,7 +83,6 @@ local function anon(u, candidate)
   return redis.call('GET', ak)
 end
 local me_anon, p_anon = anon(me, ARGV[10]), anon(partner, ARGV[11])
-local plang = redis.call('HGET', K.user(partner), 'lang') or 'en'
 if live then end_pair(me, partner, tonumber(ARGV[6])) end
 
 -- Auto-suspend: the weights of distinct reporters within the window.
@@ -80,12 +106,6 @@ if threshold > 0 and not banned_until(partner) then
   end
 end
 
-local out = {'reported', lang, id, partner, plang, live and '1' or '0', me_anon, p_anon,
-  prior_r, prior_b, suspended, other, olang}
-local ev, limit = {}, tonumber(ARGV[9])
-for _, e in ipairs(redis.call('LRANGE', K.evidence(me), 0, -1)) do
-  local c, m = string.match(e, '^(%d+):(%d+)$')
-  if c == chat and #ev < limit then table.insert(ev, 1, m) end
-end
-for _, m in ipairs(ev) do table.insert(out, m) end
-return out
+redis.call('HSET', rk, 'ended', live and '1' or '0', 'ra', me_anon, 'ua', p_anon,
+  'pr', prior_r, 'pb', prior_b, 'sus', suspended, 'o', other, 'ol', olang)
+return filed(id)

@@ -110,6 +110,18 @@ impl Store {
         })
     }
 
+    /// Marks report `id` as sent to the moderators (a retried report
+    /// button is then only a duplicate).
+    pub async fn report_queued(&self, id: u64) -> StoreResult<()> {
+        self.scripts
+            .report_queued
+            .arg(self.keys.base())
+            .arg(id)
+            .invoke_async::<()>(&mut self.conn())
+            .await?;
+        Ok(())
+    }
+
     /// Applies an admin's decision on report `id` (only while it is open).
     pub async fn decide(
         &self,

@@ -44,6 +44,7 @@ pub(super) struct Scripts {
     pub block: Script,
     pub report: Script,
     pub decide: Script,
+    pub report_queued: Script,
     /// Kept as source too: a pipeline that hits NOSCRIPT loads it again.
     pub map_store_source: String,
     pub map_store_sha: String,
@@ -74,6 +75,7 @@ impl Scripts {
             block: script(include_str!("../scripts/block.lua")),
             report: script(include_str!("../scripts/report.lua")),
             decide: script(include_str!("../scripts/decide.lua")),
+            report_queued: script(include_str!("../scripts/report_queued.lua")),
             map_store_source,
             map_store_sha,
         }
@@ -118,6 +120,10 @@ mod tests {
             ("block", include_str!("../scripts/block.lua")),
             ("report", include_str!("../scripts/report.lua")),
             ("decide", include_str!("../scripts/decide.lua")),
+            (
+                "report_queued",
+                include_str!("../scripts/report_queued.lua"),
+            ),
             ("map_store", super::MAP_STORE),
             ("lib", super::LIB),
         ] {
