@@ -66,14 +66,16 @@ pub enum Button {
     Cancel,
     Next,
     Stop,
+    Report,
 }
 
 impl Button {
-    const ALL: [(Button, &'static str); 4] = [
+    const ALL: [(Button, &'static str); 5] = [
         (Button::Search, "btn_search"),
         (Button::Cancel, "btn_cancel"),
         (Button::Next, "btn_next"),
         (Button::Stop, "btn_stop"),
+        (Button::Report, "btn_report"),
     ];
 
     pub fn key(self) -> &'static str {

@@ -37,13 +37,7 @@ pub async fn command(deps: Arc<Deps>, msg: Message, cmd: Command) -> HandlerResu
         Command::Next => next(&deps, user, tg).await,
         Command::Stop => stop(&deps, user, tg).await,
         Command::Block => block(&deps, user, tg).await,
-        Command::Report => match deps.moderation.report_target(user, tg).await? {
-            ReportOutcome::Pick { lang, chat } => {
-                let reply = Reply::key("report_pick", lang).buttons(report_reasons(lang, chat));
-                say(&deps, user, reply).await
-            }
-            other => report_refused(&deps, user, other).await,
-        },
+        Command::Report => report_start(&deps, user, tg).await,
         Command::Start | Command::Help | Command::Rules => {
             let view = deps.chat.user_view(user, tg).await?;
             let body = match cmd {
@@ -82,6 +76,7 @@ pub async fn button(deps: Arc<Deps>, msg: Message, button: Button) -> HandlerRes
         Button::Search => search(&deps, user, tg).await,
         Button::Next => next(&deps, user, tg).await,
         Button::Cancel | Button::Stop => stop(&deps, user, tg).await,
+        Button::Report => report_start(&deps, user, tg).await,
     }
 }
 
@@ -190,6 +185,18 @@ async fn block(deps: &Deps, user: i64, tg: Lang) -> HandlerResult {
         BlockOutcome::Nobody { lang } => {
             say(deps, user, Reply::key("nothing_to_block", lang)).await
         }
+    }
+}
+
+/// /report or the Report button: the reasons for the current chat, or for
+/// the one that ended within the report window.
+async fn report_start(deps: &Deps, user: i64, tg: Lang) -> HandlerResult {
+    match deps.moderation.report_target(user, tg).await? {
+        ReportOutcome::Pick { lang, chat } => {
+            let reply = Reply::key("report_pick", lang).buttons(report_reasons(lang, chat));
+            say(deps, user, reply).await
+        }
+        other => report_refused(deps, user, other).await,
     }
 }
 

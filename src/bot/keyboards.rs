@@ -35,7 +35,10 @@ impl Keyboard {
         let rows = match self {
             Keyboard::Idle => vec![vec![label(Button::Search)]],
             Keyboard::Searching => vec![vec![label(Button::Cancel)]],
-            Keyboard::Chatting => vec![vec![label(Button::Next), label(Button::Stop)]],
+            Keyboard::Chatting => vec![
+                vec![label(Button::Next), label(Button::Stop)],
+                vec![label(Button::Report)],
+            ],
         };
         ReplyMarkup::Keyboard(KeyboardMarkup::new(rows).resize_keyboard())
     }

@@ -345,8 +345,8 @@ async fn search_pairs_two_users_once_and_keyboards_follow_the_state() {
     bob.send_text(&en("btn_search"));
     let a_found = wait_says(&alice, "found").await;
     let b_found = wait_says(&bob, "found").await;
-    assert_keyboard(&a_found, &["btn_next", "btn_stop"], EN);
-    assert_keyboard(&b_found, &["btn_next", "btn_stop"], EN);
+    assert_keyboard(&a_found, &["btn_next", "btn_stop", "btn_report"], EN);
+    assert_keyboard(&b_found, &["btn_next", "btn_stop", "btn_report"], EN);
     db.assert_state(&alice, "chat", Some(&bob)).await;
     db.assert_state(&bob, "chat", Some(&alice)).await;
     assert_eq!(count(&bob, "searching"), 0, "Bob had someone waiting");

@@ -60,8 +60,17 @@ fn reports(admin: &User) -> Vec<Received> {
 /// `reporter` opens /report and presses reason `reason`; returns the
 /// reason picker message.
 async fn report(reporter: &User, reason: &str) -> Received {
+    report_via(reporter, reason, false).await
+}
+
+/// Like [`report`]; with `button`, through the reply keyboard's Report button.
+async fn report_via(reporter: &User, reason: &str, button: bool) -> Received {
     let pick = expect_after(reporter, "report_pick", EN, || {
-        reporter.command("/report");
+        if button {
+            reporter.send_text(&en("btn_report"));
+        } else {
+            reporter.command("/report");
+        }
     })
     .await;
     let data = buttons(&pick)
@@ -355,7 +364,6 @@ async fn a_report_after_the_window_is_refused_with_an_explanation() {
     })
     .await;
     assert_eq!(count(&alice, "report_pick"), 0);
-    let _ = en;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -376,7 +384,8 @@ async fn three_distinct_reporters_suspend_until_an_admin_decides() {
     for (i, name) in ["R1", "R2", "R3"].into_iter().enumerate() {
         let r = cluster.user(name);
         pair(&r, &spammer).await;
-        report(&r, "spam").await;
+        // The second one uses the Report button of the chat keyboard.
+        report_via(&r, "spam", i == 1).await;
         wait_says(&r, "report_thanks").await;
         let q = admin
             .tg
