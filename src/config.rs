@@ -537,6 +537,12 @@ impl Raw {
                 ))
             })?),
         };
+        if moderation_chat_id.is_some() && admin_ids.is_empty() {
+            return Err(ConfigError(
+                "MODERATION_CHAT_ID needs ADMIN_IDS: only they may press the moderation buttons"
+                    .into(),
+            ));
+        }
         let ingest = match self.string("INGEST")?.to_ascii_lowercase().as_str() {
             "polling" => IngestMode::Polling,
             "webhook" => IngestMode::Webhook,
@@ -734,6 +740,40 @@ mod tests {
             let err = Settings::load_from(None, &env(&[("BOT_TOKEN", "1:a"), (name, value)]))
                 .unwrap_err()
                 .to_string();
+            assert!(err.contains(name), "{err}");
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn moderation_settings_are_validated() -> TestResult {
+        let d = Settings::load_from(None, &env(&[("BOT_TOKEN", "1:a")]))?;
+        assert_eq!(d.moderation_chat_id, None);
+        assert_eq!(d.evidence_messages, 5);
+        assert_eq!(d.report_retention, Duration::from_secs(90 * 86_400));
+        assert_eq!(d.auto_suspend_reporters, 3);
+        assert_eq!(d.auto_suspend_window, Duration::from_secs(86_400));
+        let s = Settings::load_from(
+            None,
+            &env(&[
+                ("BOT_TOKEN", "1:a"),
+                ("ADMIN_IDS", "5"),
+                ("MODERATION_CHAT_ID", "-1001234"),
+            ]),
+        )?;
+        assert_eq!(s.moderation_chat_id, Some(-1001234));
+        for (extra, name) in [
+            (vec![("MODERATION_CHAT_ID", "-100")], "ADMIN_IDS"),
+            (vec![("MODERATION_CHAT_ID", "group")], "MODERATION_CHAT_ID"),
+            (vec![("EVIDENCE_MESSAGES", "50")], "EVIDENCE_MESSAGES"),
+            (
+                vec![("REPORT_RETENTION_DAYS", "0")],
+                "REPORT_RETENTION_DAYS",
+            ),
+        ] {
+            let mut e = vec![("BOT_TOKEN", "1:a")];
+            e.extend(extra);
+            let err = Settings::load_from(None, &env(&e)).unwrap_err().to_string();
             assert!(err.contains(name), "{err}");
         }
         Ok(())
