@@ -295,5 +295,13 @@ mod tests {
         let text = m.render();
         assert!(text.contains("anonchat_updates_ingested_total 3"), "{text}");
         assert!(text.contains("method=\"sendMessage\""), "{text}");
+        m.report("spam");
+        m.bans.inc();
+        let text = m.render();
+        assert!(
+            text.contains("anonchat_reports_total{kind=\"spam\"} 1"),
+            "{text}"
+        );
+        assert!(text.contains("anonchat_bans_total 1"), "{text}");
     }
 }

@@ -19,6 +19,14 @@ if action == 'ban' then
   local ms = tonumber(ARGV[4])
   until_ms = 0
   if ms > 0 then until_ms = math.floor(now + ms) end
+  -- A ban in force that ends later (or never) stays: a second report's
+  -- shorter ban never shortens it.
+  local cur = banned_until(u)
+  if cur == 0 then
+    until_ms, ms = 0, 0
+  elseif cur and cur > 0 and ms > 0 and cur > until_ms then
+    until_ms, ms = cur, cur - math.floor(now)
+  end
   redis.call('HINCRBY', K.mod_stats(u), 'b', 1)
   redis.call('EXPIRE', K.mod_stats(u), ret)
   local o, ol = ban_user(u, until_ms, ms, tonumber(ARGV[7]))

@@ -264,6 +264,14 @@ async fn a_report_reaches_admins_with_evidence_and_a_ban_applies_once() {
     );
     let forged = press(&admin, queued.message_id, "md:bf:999999").await;
     assert_eq!(forged, Some(text("mod_unknown", EN)));
+    // One decision, one audit entry.
+    let mut conn = cluster.redis.conn().await;
+    let audited: u64 = redis::cmd("XLEN")
+        .arg(cluster.keys().audit())
+        .query_async(&mut conn)
+        .await
+        .expect("XLEN");
+    assert_eq!(audited, 1);
     assert_eq!(
         bob.received()
             .iter()
@@ -429,4 +437,18 @@ async fn three_distinct_reporters_suspend_until_an_admin_decides() {
         spammer.command("/search");
     })
     .await;
+    // A ban forever, then a 1-day ban from another report: still forever.
+    let decision = |q: &Received, code: &str| {
+        buttons(q)
+            .into_iter()
+            .find(|d| d.starts_with(&format!("md:{code}:")))
+            .expect("decision button")
+    };
+    press(&admin, queued[0].message_id, &decision(&queued[0], "bf")).await;
+    press(&admin, queued[1].message_id, &decision(&queued[1], "b1")).await;
+    let key = cluster.keys().ban(spammer.id());
+    assert_eq!(redis_str(&cluster, &key).await.as_deref(), Some("0"));
+    assert_eq!(pttl(&cluster, &key).await, -1, "a forever ban got an end");
+    let db = Db::new(&cluster).await;
+    db.assert_state(&spammer, "idle", None).await;
 }
