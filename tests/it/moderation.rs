@@ -452,3 +452,43 @@ async fn three_distinct_reporters_suspend_until_an_admin_decides() {
     let db = Db::new(&cluster).await;
     db.assert_state(&spammer, "idle", None).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reporter_judged_false_weighs_less_toward_a_suspension() {
+    let admin_id = admin_id();
+    let cluster = Cluster::start_with(
+        2,
+        &[
+            ("ADMIN_IDS", &admin_id.to_string()),
+            ("AUTO_SUSPEND_REPORTERS", "2"),
+        ],
+    )
+    .await;
+    let admin = cluster.user_with(TgUser::new(admin_id, "Admin"));
+    let (r1, r2) = (cluster.user("R1"), cluster.user("R2"));
+    let (x, y) = (cluster.user("X"), cluster.user("Y"));
+    pair(&r1, &x).await;
+    report(&r1, "other").await;
+    let q = admin.wait_for("a report", is_report).await;
+    let false_report = buttons(&q)
+        .into_iter()
+        .find(|d| d.starts_with("md:fr:"))
+        .expect("false report");
+    assert_eq!(press(&admin, q.message_id, &false_report).await, None);
+
+    // R1 now weighs 1/2: R1 and R2 together (1.5) stay below 2.
+    pair(&r1, &y).await;
+    report(&r1, "spam").await;
+    wait_says(&r1, "report_thanks").await;
+    pair(&r2, &y).await;
+    report(&r2, "spam").await;
+    wait_says(&r2, "report_thanks").await;
+    admin
+        .tg
+        .wait_until(WAIT, || (reports(&admin).len() == 3).then_some(()))
+        .await
+        .expect("three reports queued");
+    barrier(&y, EN).await;
+    assert_eq!(y.count_text(&text("suspended", EN)), 0, "suspended by 1.5");
+    assert_eq!(redis_str(&cluster, &cluster.keys().ban(y.id())).await, None);
+}
