@@ -120,7 +120,7 @@ async fn stop(deps: &Deps, user: i64, tg: Lang) -> HandlerResult {
                 deps,
                 (user, lang),
                 (partner, partner_lang),
-                Some(Keyboard::Idle),
+                Some(Keyboard::Ended),
             )
             .await
         }
@@ -150,7 +150,7 @@ async fn left_chat(
     (partner, partner_lang): (i64, Lang),
     user_keyboard: Option<Keyboard>,
 ) -> HandlerResult {
-    let left = Reply::key("partner_left", partner_lang).keyboard(Keyboard::Idle);
+    let left = Reply::key("partner_left", partner_lang).keyboard(Keyboard::Ended);
     say(deps, partner, left).await?;
     let mut you_left = Reply::key("you_left", lang);
     if let Some(kb) = user_keyboard {
@@ -169,12 +169,12 @@ async fn block(deps: &Deps, user: i64, tg: Lang) -> HandlerResult {
             partner_lang,
         } => {
             deps.metrics.blocks.inc();
-            let left = Reply::key("partner_left", partner_lang).keyboard(Keyboard::Idle);
+            let left = Reply::key("partner_left", partner_lang).keyboard(Keyboard::Ended);
             say(deps, partner, left).await?;
             say(
                 deps,
                 user,
-                Reply::key("blocked", lang).keyboard(Keyboard::Idle),
+                Reply::key("blocked", lang).keyboard(Keyboard::Ended),
             )
             .await
         }
@@ -226,7 +226,7 @@ async fn file_report(
     };
     deps.metrics.report(reason.code());
     if f.ended_chat {
-        let left = Reply::key("partner_left", f.partner_lang).keyboard(Keyboard::Idle);
+        let left = Reply::key("partner_left", f.partner_lang).keyboard(Keyboard::Ended);
         say(deps, f.partner, left).await?;
     }
     let mut thanks = Reply::key("report_thanks", f.lang);
@@ -237,7 +237,7 @@ async fn file_report(
     if f.suspended {
         deps.metrics.suspensions.inc();
         if let Some((other, other_lang)) = f.other {
-            let left = Reply::key("partner_left", other_lang).keyboard(Keyboard::Idle);
+            let left = Reply::key("partner_left", other_lang).keyboard(Keyboard::Ended);
             say(deps, other, left).await?;
         }
         let note = Reply::body(ban_text(f.partner_lang, Ban::Suspended), f.partner_lang);
@@ -334,7 +334,7 @@ async fn moderate(
             if let Some(until) = banned_until {
                 deps.metrics.bans.inc();
                 if let Some((p, p_lang)) = partner {
-                    let left = Reply::key("partner_left", p_lang).keyboard(Keyboard::Idle);
+                    let left = Reply::key("partner_left", p_lang).keyboard(Keyboard::Ended);
                     say(deps, p, left).await?;
                 }
                 let ban = Ban::from_ms(until);

@@ -17,6 +17,11 @@ pub enum Keyboard {
     Idle,
     Searching,
     Chatting,
+    /// Idle right after a chat ended: Search, and Report for the chat that
+    /// just ended (the report window; after it, Report explains why not).
+    /// Every chat-ended message carries it, so a partner can't tell a
+    /// report or a block from a Stop.
+    Ended,
 }
 
 impl Keyboard {
@@ -34,6 +39,7 @@ impl Keyboard {
         let label = |b: Button| KeyboardButton::new(text(b.key(), lang));
         let rows = match self {
             Keyboard::Idle => vec![vec![label(Button::Search)]],
+            Keyboard::Ended => vec![vec![label(Button::Search)], vec![label(Button::Report)]],
             Keyboard::Searching => vec![vec![label(Button::Cancel)]],
             Keyboard::Chatting => vec![
                 vec![label(Button::Next), label(Button::Stop)],

@@ -384,8 +384,8 @@ async fn stop_ends_the_chat_for_both_and_cancel_leaves_the_queue() {
     alice.send_text(&en("btn_stop"));
     let left = wait_says(&alice, "you_left").await;
     let gone = wait_says(&bob, "partner_left").await;
-    assert_keyboard(&left, &["btn_search"], EN);
-    assert_keyboard(&gone, &["btn_search"], EN);
+    assert_keyboard(&left, &["btn_search", "btn_report"], EN);
+    assert_keyboard(&gone, &["btn_search", "btn_report"], EN);
     db.assert_state(&alice, "idle", None).await;
     db.assert_state(&bob, "idle", None).await;
 

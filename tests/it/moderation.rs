@@ -30,6 +30,21 @@ fn buttons(r: &Received) -> Vec<String> {
         .collect()
 }
 
+/// Labels of the reply keyboard sent with `r`.
+fn keyboard(r: &Received) -> Vec<String> {
+    let markup = match &r.params["reply_markup"] {
+        Value::String(s) => serde_json::from_str::<Value>(s).unwrap_or_default(),
+        v => v.clone(),
+    };
+    markup["keyboard"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|row| row.as_array().cloned().unwrap_or_default())
+        .filter_map(|b| b["text"].as_str().map(str::to_string))
+        .collect()
+}
+
 /// Presses a button; returns the callback's answer (its text, if any).
 async fn press(u: &User, message_id: i32, data: &str) -> Option<String> {
     let cb =
@@ -170,7 +185,9 @@ async fn a_report_reaches_admins_with_evidence_and_a_ban_applies_once() {
 
     let pick = report(&alice, "spam").await;
     wait_says(&alice, "report_thanks").await;
-    wait_says(&bob, "partner_left").await;
+    let left = wait_says(&bob, "partner_left").await;
+    // Exactly what a Stop sends: Bob can't tell he was reported.
+    assert_eq!(keyboard(&left), [en("btn_search"), en("btn_report")]);
     db.assert_state(&alice, "idle", None).await;
 
     // The queue: reason, anonymous ids, counts, buttons; never who.
@@ -309,10 +326,13 @@ async fn a_report_after_the_chat_and_a_ban_end_the_new_chat_on_every_replica() {
     alice.wait_text("rude words").await;
     alice.command("/stop");
     wait_says(&bob, "partner_left").await;
+    let left = wait_says(&alice, "you_left").await;
+    assert_eq!(keyboard(&left), [en("btn_search"), en("btn_report")]);
     pair(&bob, &carol).await;
 
-    // After the chat, within the window: the report names the last chat.
-    report(&alice, "harassment").await;
+    // After the chat, within the window, the Report button of the
+    // chat-ended message names the last chat.
+    report_via(&alice, "harassment", true).await;
     wait_says(&alice, "report_thanks").await;
     let queued = admin.wait_for("a report", is_report).await;
     db.assert_state(&bob, "chat", Some(&carol)).await;
