@@ -512,3 +512,22 @@ async fn a_reporter_judged_false_weighs_less_toward_a_suspension() {
     assert_eq!(y.count_text(&text("suspended", EN)), 0, "suspended by 1.5");
     assert_eq!(redis_str(&cluster, &cluster.keys().ban(y.id())).await, None);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reports_are_rate_limited_per_reporter() {
+    let cluster = Cluster::start_with(1, &[("REPORTS_PER_HOUR", "1")]).await;
+    let alice = cluster.user("Alice");
+    let (bob, carol) = (cluster.user("Bob"), cluster.user("Carol"));
+    pair(&alice, &bob).await;
+    report(&alice, "spam").await;
+    wait_says(&alice, "report_thanks").await;
+    pair(&alice, &carol).await;
+    report(&alice, "spam").await;
+    wait_says(&alice, "report_limited").await;
+    assert_eq!(count(&alice, "report_thanks"), 1);
+    // Not filed: the chat goes on, Carol is not blocked.
+    Db::new(&cluster)
+        .await
+        .assert_state(&alice, "chat", Some(&carol))
+        .await;
+}
