@@ -24,6 +24,7 @@ use crate::health::Health;
 use crate::instance::Instance;
 use crate::limiter::Limiter;
 use crate::metrics::Metrics;
+use crate::moderation::ModerationService;
 use crate::runtime::{Journal, Runtime};
 use crate::store::{Store, StoreError};
 use crate::telegram::{make_bot, Outbound};
@@ -119,6 +120,7 @@ impl Application {
                 settings.max_inflight_sends,
             ),
             chat: ChatService::new(store.clone(), &settings),
+            moderation: ModerationService::new(store.clone(), &settings),
             metrics: metrics.clone(),
         });
         let ctx = Arc::new(Runtime {

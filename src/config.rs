@@ -66,6 +66,13 @@ pub struct Settings {
     pub log_format: LogFormat,
     pub rust_log: String,
     pub admin_ids: Vec<i64>,
+    /// Where reports go; None: each of `admin_ids` privately.
+    pub moderation_chat_id: Option<i64>,
+    pub evidence_messages: u32,
+    pub reports_per_hour: u32,
+    /// Distinct reporters that suspend a user (0 = never).
+    pub auto_suspend_reporters: u32,
+    pub auto_suspend_window: Duration,
     pub shutdown_grace: Duration,
     pub redis_startup_timeout: Duration,
     pub ingest: IngestMode,
@@ -105,8 +112,8 @@ pub struct Settings {
     pub link_policy: LinkPolicy,
     /// The link policy applies to this many first messages of a chat.
     pub link_hold_messages: u64,
-    /// How long reports about a user and bans are kept (even after
-    /// `/deletedata`), once moderation exists; stated by `/privacy`.
+    /// How long reports, moderation counts, bans' records and the audit
+    /// trail are kept (even after `/deletedata`); stated by `/privacy`.
     pub report_retention: Duration,
     /// Where the handled-updates journal goes (a test hook; off when None).
     pub handled_journal: Option<std::path::PathBuf>,
@@ -182,6 +189,31 @@ pub const VARIABLES: &[(&str, Option<&str>, &str)] = &[
         "ADMIN_IDS",
         Some(""),
         "Comma-separated Telegram user ids of operators",
+    ),
+    (
+        "MODERATION_CHAT_ID",
+        None,
+        "Chat (a group or channel the bot is in) that gets reports with their buttons; unset: every ADMIN_IDS user privately",
+    ),
+    (
+        "EVIDENCE_MESSAGES",
+        Some("5"),
+        "The reported user's last messages copied to moderators with a report (0-20)",
+    ),
+    (
+        "REPORTS_PER_HOUR",
+        Some("5"),
+        "Reports one user may make per hour",
+    ),
+    (
+        "AUTO_SUSPEND_REPORTERS",
+        Some("3"),
+        "Distinct reporters within AUTO_SUSPEND_WINDOW that suspend a user until an admin decides (0 = never)",
+    ),
+    (
+        "AUTO_SUSPEND_WINDOW",
+        Some("24h"),
+        "Window of AUTO_SUSPEND_REPORTERS (seconds, or 30s / 10m / 1h)",
     ),
     (
         "SHUTDOWN_GRACE_SECS",
@@ -588,6 +620,20 @@ impl Raw {
                 })
                 .collect::<Result<_, _>>()?,
         };
+        let moderation_chat_id = match self.get("MODERATION_CHAT_ID") {
+            None => None,
+            Some(s) => Some(s.trim().parse::<i64>().map_err(|_| {
+                ConfigError(format!(
+                    "MODERATION_CHAT_ID must be a Telegram chat id such as -1001234567890, got {s:?}"
+                ))
+            })?),
+        };
+        if moderation_chat_id.is_some() && admin_ids.is_empty() {
+            return Err(ConfigError(
+                "MODERATION_CHAT_ID needs ADMIN_IDS: only they may press the moderation buttons"
+                    .into(),
+            ));
+        }
         let ingest = match self.string("INGEST")?.to_ascii_lowercase().as_str() {
             "polling" => IngestMode::Polling,
             "webhook" => IngestMode::Webhook,
@@ -669,6 +715,11 @@ impl Raw {
             log_format,
             rust_log,
             admin_ids,
+            moderation_chat_id,
+            evidence_messages: self.number("EVIDENCE_MESSAGES", 0, 20)?,
+            reports_per_hour: self.number("REPORTS_PER_HOUR", 1, 1000)?,
+            auto_suspend_reporters: self.number("AUTO_SUSPEND_REPORTERS", 0, 1000)?,
+            auto_suspend_window: self.duration("AUTO_SUSPEND_WINDOW")?,
             shutdown_grace: Duration::from_secs(self.number("SHUTDOWN_GRACE_SECS", 1, 3600)?),
             redis_startup_timeout: Duration::from_secs(self.number(
                 "REDIS_STARTUP_TIMEOUT_SECS",
@@ -894,6 +945,37 @@ mod tests {
             let err = Settings::load_from(None, &env(&[("BOT_TOKEN", "1:a"), (name, value)]))
                 .unwrap_err()
                 .to_string();
+            assert!(err.contains(name), "{err}");
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn moderation_settings_are_validated() -> TestResult {
+        let d = Settings::load_from(None, &env(&[("BOT_TOKEN", "1:a")]))?;
+        assert_eq!(d.moderation_chat_id, None);
+        assert_eq!(d.evidence_messages, 5);
+        assert_eq!(d.report_retention, Duration::from_secs(90 * 86_400));
+        assert_eq!(d.auto_suspend_reporters, 3);
+        assert_eq!(d.auto_suspend_window, Duration::from_secs(86_400));
+        let s = Settings::load_from(
+            None,
+            &env(&[
+                ("BOT_TOKEN", "1:a"),
+                ("ADMIN_IDS", "5"),
+                ("MODERATION_CHAT_ID", "-1001234"),
+            ]),
+        )?;
+        assert_eq!(s.moderation_chat_id, Some(-1001234));
+        for (extra, name) in [
+            (vec![("MODERATION_CHAT_ID", "-100")], "ADMIN_IDS"),
+            (vec![("MODERATION_CHAT_ID", "group")], "MODERATION_CHAT_ID"),
+            (vec![("EVIDENCE_MESSAGES", "50")], "EVIDENCE_MESSAGES"),
+            (vec![("REPORT_RETENTION", "0")], "REPORT_RETENTION"),
+        ] {
+            let mut e = vec![("BOT_TOKEN", "1:a")];
+            e.extend(extra);
+            let err = Settings::load_from(None, &env(&e)).unwrap_err().to_string();
             assert!(err.contains(name), "{err}");
         }
         Ok(())

@@ -155,6 +155,160 @@ pub enum SearchOutcome {
         partner: i64,
         partner_lang: Lang,
     },
+    /// The user is banned: search refused.
+    Banned {
+        lang: Lang,
+        ban: Ban,
+    },
+}
+
+/// What Block did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BlockOutcome {
+    /// The chat ended on both sides; the partner is blocked.
+    LeftChat {
+        lang: Lang,
+        partner: i64,
+        partner_lang: Lang,
+    },
+    /// Not chatting: the last partner (within the report window) is blocked.
+    BlockedLast { lang: Lang },
+    /// Nobody to block.
+    Nobody { lang: Lang },
+}
+
+/// Why a user reports their partner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Reason {
+    Spam,
+    Harassment,
+    Sexual,
+    Minor,
+    Illegal,
+    Other,
+}
+
+impl Reason {
+    pub const ALL: [Reason; 6] = [
+        Reason::Spam,
+        Reason::Harassment,
+        Reason::Sexual,
+        Reason::Minor,
+        Reason::Illegal,
+        Reason::Other,
+    ];
+
+    /// Short code in callback data, Redis and metrics.
+    pub fn code(self) -> &'static str {
+        match self {
+            Reason::Spam => "spam",
+            Reason::Harassment => "harassment",
+            Reason::Sexual => "sexual",
+            Reason::Minor => "minor",
+            Reason::Illegal => "illegal",
+            Reason::Other => "other",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<Reason> {
+        Reason::ALL.into_iter().find(|r| r.code() == code)
+    }
+}
+
+/// A report that was filed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Filed {
+    pub lang: Lang,
+    pub id: u64,
+    pub reason: Reason,
+    pub partner: i64,
+    pub partner_lang: Lang,
+    /// The report was made during the chat, which it ended.
+    pub ended_chat: bool,
+    /// Anonymous ids admins see (never Telegram ids).
+    pub reporter_anon: String,
+    pub reported_anon: String,
+    /// Reports against and bans of the reported user before this one.
+    pub prior_reports: u64,
+    pub prior_bans: u64,
+    /// Enough distinct reporters: the reported user is suspended now.
+    pub suspended: bool,
+    /// The chat the suspension ended (the reported user's new partner).
+    pub other: Option<(i64, Lang)>,
+    /// Ids, in the reporter's chat, of the reported user's last messages
+    /// as the reporter received them, oldest first.
+    pub evidence: Vec<i32>,
+}
+
+/// What a report (or asking to report) did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReportOutcome {
+    /// Which chat a report would be about (show the reasons for it).
+    Pick {
+        lang: Lang,
+        chat: ChatId,
+    },
+    /// No chat now and none ended within the report window (or a button
+    /// naming another chat).
+    Expired {
+        lang: Lang,
+    },
+    /// This chat was reported by this user already: nothing changed.
+    Duplicate {
+        lang: Lang,
+    },
+    /// Too many reports from this user this hour.
+    Limited {
+        lang: Lang,
+    },
+    Filed(Box<Filed>),
+}
+
+/// An admin's decision on a report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Ban for this long; None = forever.
+    Ban(Option<Duration>),
+    Dismiss,
+    FalseReport,
+}
+
+/// What a decision did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DecideOutcome {
+    /// No such report (forged, or past its retention).
+    Unknown,
+    /// Decided before (`state` is what was decided); nothing changed.
+    AlreadyDecided { state: String },
+    Applied {
+        /// The reported user and their reply language.
+        user: i64,
+        user_lang: Lang,
+        /// The ban's end (ms since the epoch; 0 = forever) when banned.
+        banned_until: Option<i64>,
+        /// The chat the ban ended.
+        partner: Option<(i64, Lang)>,
+    },
+}
+
+/// A user's ban: until a time (ms since the epoch), forever, or suspended
+/// until an admin decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ban {
+    Until(i64),
+    Forever,
+    Suspended,
+}
+
+impl Ban {
+    /// From the stored value: ms, 0 = forever, negative = suspended.
+    pub fn from_ms(ms: i64) -> Ban {
+        match ms {
+            0 => Ban::Forever,
+            m if m < 0 => Ban::Suspended,
+            m => Ban::Until(m),
+        }
+    }
 }
 
 /// What Stop (or leaving for any reason) did.

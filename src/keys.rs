@@ -49,6 +49,17 @@ const RECENT_429: &str = "rl:429";
 const CHAT_COUNT: &str = "cm:";
 const HELD: &str = "held:";
 const ALBUM_COPIES: &str = "ag:";
+const LAST_PARTNER: &str = "last:";
+const EVIDENCE: &str = "ev:";
+const REPORT_SEQ: &str = "rep:seq";
+const REPORT: &str = "rep:";
+const REPORTED: &str = "repd:";
+const REPORT_BUDGET: &str = "rl:rep:";
+const MOD_STATS: &str = "mst:";
+const ANON: &str = "anon:";
+const BAN: &str = "ban:";
+const AUDIT: &str = "audit";
+const REPORTERS: &str = "rby:";
 
 /// `"lo:hi"`: the id of a pair, the same whichever side names it.
 pub fn pair_id(a: i64, b: i64) -> String {
@@ -190,8 +201,9 @@ impl Keys {
         self.key(MATCH_SWEEP)
     }
 
-    /// Set of user ids that `id` blocked; checked by matching in both
-    /// directions. Nothing writes it yet (reports and /block will).
+    /// Sorted set user id -> block time (ms): whom `id` blocked (/block or
+    /// a report); checked by matching in both directions. The last 1,000,
+    /// for 180 days (trimmed and EXPIREd on every write).
     pub fn blocks(&self, id: i64) -> String {
         format!("{}{BLOCKS}{id}", self.base)
     }
@@ -323,6 +335,64 @@ impl Keys {
     pub fn recent_429(&self) -> String {
         self.key(RECENT_429)
     }
+
+    /// Hash `p` partner, `c` chat id of the user's last ended chat (EX the
+    /// report window): what a report after the chat names.
+    pub fn last_partner(&self, user: i64) -> String {
+        format!("{}{LAST_PARTNER}{user}", self.base)
+    }
+
+    /// List of `"{chat id}:{message id}"`: the newest copies the user
+    /// received (ids in their own chat, never content), for report evidence.
+    pub fn evidence(&self, user: i64) -> String {
+        format!("{}{EVIDENCE}{user}", self.base)
+    }
+
+    /// Integer, INCR per report: the report ids.
+    pub fn report_seq(&self) -> String {
+        self.key(REPORT_SEQ)
+    }
+
+    /// Hash of one report (reporter, reported, reason, chat, state).
+    pub fn report(&self, id: u64) -> String {
+        format!("{}{REPORT}{id}", self.base)
+    }
+
+    /// String report id: `reporter` reported chat `chat` already.
+    pub fn reported(&self, reporter: i64, chat: u64) -> String {
+        format!("{}{REPORTED}{reporter}:{chat}", self.base)
+    }
+
+    /// Integer: reports one user made in the current hour (rate limit).
+    pub fn report_budget(&self, user: i64) -> String {
+        format!("{}{REPORT_BUDGET}{user}", self.base)
+    }
+
+    /// Hash `r` reports against, `b` bans, `f` false reports made.
+    pub fn mod_stats(&self, user: i64) -> String {
+        format!("{}{MOD_STATS}{user}", self.base)
+    }
+
+    /// String: the anonymous id admins see for a user.
+    pub fn anon(&self, user: i64) -> String {
+        format!("{}{ANON}{user}", self.base)
+    }
+
+    /// String: ban end (ms, 0 = forever), PX until then.
+    pub fn ban(&self, user: i64) -> String {
+        format!("{}{BAN}{user}", self.base)
+    }
+
+    /// Sorted set reporter -> time (ms): who reported `user` within the
+    /// auto-suspend window (PEXPIRE the window).
+    pub fn reporters(&self, user: i64) -> String {
+        format!("{}{REPORTERS}{user}", self.base)
+    }
+
+    /// Stream: the moderation audit trail.
+    pub fn audit(&self) -> String {
+        self.key(AUDIT)
+    }
 }
 
 /// `s` with Redis glob characters escaped, for a literal SCAN MATCH part.
@@ -355,6 +425,8 @@ pub fn lua_prelude() -> String {
         ("match_sweep", MATCH_SWEEP),
         ("global_budget", GLOBAL_BUDGET),
         ("recent_429", RECENT_429),
+        ("report_seq", REPORT_SEQ),
+        ("audit", AUDIT),
     ];
     let with_id = [
         ("seen", SEEN),
@@ -375,6 +447,16 @@ pub fn lua_prelude() -> String {
         ("frozen", FROZEN),
         ("search_budget", SEARCH_BUDGET),
         ("search_notice", SEARCH_NOTICE),
+        ("last_partner", LAST_PARTNER),
+        ("evidence", EVIDENCE),
+        ("report", REPORT),
+        // `reported(reporter .. ':' .. chat)`.
+        ("reported", REPORTED),
+        ("report_budget", REPORT_BUDGET),
+        ("mod_stats", MOD_STATS),
+        ("anon", ANON),
+        ("ban", BAN),
+        ("reporters", REPORTERS),
     ];
     let mut lua = format!("local B = ARGV[1]\nlocal K = {{}}\nlocal MAP_BUCKET = {MAP_BUCKET}\n");
     for (name, key) in fixed {

@@ -6,8 +6,9 @@
 //! Layers, each importing only the layers below it:
 //!
 //! 1. Foundations, no I/O of their own:
-//!    - [`domain`]: plain types (languages, user states, what Search, Stop and
-//!      routing did, fired timers, settings, budgets); no Telegram or Redis types.
+//!    - [`domain`]: plain types (languages, user states, what Search, Stop,
+//!      routing, blocks, reports and decisions did, fired timers, settings,
+//!      budgets); no Telegram or Redis types.
 //!    - [`config`]: the `Settings` every part reads; defaults, optional file, environment.
 //!    - [`keys`]: every Redis key name, for Rust and (generated) for the Lua scripts.
 //!    - [`metrics`]: Prometheus counters and gauges; [`health`]: readiness;
@@ -17,6 +18,9 @@
 //!    - [`store`]: the Redis connections and every Lua script, behind typed calls.
 //!    - [`chat`]: the chat service (matching, leaving, routing, message maps,
 //!      timers, albums, settings) with this deployment's timeouts and budgets.
+//!    - [`moderation`]: the moderation service (blocks, reports with their
+//!      evidence, the moderation queue's recipients, admins' decisions, bans
+//!      and auto-suspension).
 //!    - [`limiter`]: send budgets shared by all replicas (reservations, 429 freezes).
 //!    - [`telegram`]: every outbound Bot API call: budgeted, bounded in flight,
 //!      counted, classified, retried.
@@ -56,6 +60,7 @@ pub mod chat;
 pub mod instance;
 pub mod lease;
 pub mod limiter;
+pub mod moderation;
 pub mod store;
 pub mod telegram;
 pub mod wakeups;

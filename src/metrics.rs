@@ -57,6 +57,11 @@ pub struct Metrics {
     pub handler_retries: Counter,
     pub ingest_refused: Counter,
     pub updates_buffered: Gauge,
+    /// Reports filed, by reason.
+    pub reports: Family<KindLabel, Counter>,
+    pub bans: Counter,
+    pub suspensions: Counter,
+    pub blocks: Counter,
 }
 
 impl Default for Metrics {
@@ -100,8 +105,20 @@ impl Metrics {
             handler_retries: Counter::default(),
             ingest_refused: Counter::default(),
             updates_buffered: Gauge::default(),
+            reports: Family::default(),
+            bans: Counter::default(),
+            suspensions: Counter::default(),
+            blocks: Counter::default(),
             registry: Registry::default(),
         };
+        registry.register("reports", "Reports filed, by reason", m.reports.clone());
+        registry.register("bans", "Bans decided by admins", m.bans.clone());
+        registry.register(
+            "suspensions",
+            "Users suspended automatically by distinct reporters",
+            m.suspensions.clone(),
+        );
+        registry.register("blocks", "Blocks made with /block", m.blocks.clone());
         registry.register(
             "redis_up",
             "Redis reachable (1) or not (0)",
@@ -254,6 +271,15 @@ impl Metrics {
             .inc();
     }
 
+    /// Counts one report filed for `reason`.
+    pub fn report(&self, reason: &str) {
+        self.reports
+            .get_or_create(&KindLabel {
+                kind: reason.to_string(),
+            })
+            .inc();
+    }
+
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> String {
         let mut out = String::new();
@@ -276,5 +302,13 @@ mod tests {
         let text = m.render();
         assert!(text.contains("anonchat_updates_ingested_total 3"), "{text}");
         assert!(text.contains("method=\"sendMessage\""), "{text}");
+        m.report("spam");
+        m.bans.inc();
+        let text = m.render();
+        assert!(
+            text.contains("anonchat_reports_total{kind=\"spam\"} 1"),
+            "{text}"
+        );
+        assert!(text.contains("anonchat_bans_total 1"), "{text}");
     }
 }

@@ -6,7 +6,8 @@ use teloxide::types::BotCommand;
 use teloxide::utils::command::BotCommands;
 
 use super::texts::{text, text_with, Lang};
-use crate::domain::{MediaMode, Setting};
+use crate::domain::{ChatId, Decision, MediaMode, Reason, Setting};
+use crate::moderation::{BAN_DAY, BAN_WEEK};
 
 /// Slash commands. Menu and `/help` texts come from the locale files.
 #[derive(BotCommands, Clone, Debug, PartialEq, Eq)]
@@ -24,6 +25,8 @@ pub enum Command {
     Deletedata,
     /// As a reply to one's own relayed message: delete the stranger's copy.
     Del,
+    Block,
+    Report,
 }
 
 impl Command {
@@ -33,6 +36,8 @@ impl Command {
         ("next", "cmd_next"),
         ("stop", "cmd_stop"),
         ("del", "cmd_del"),
+        ("report", "cmd_report"),
+        ("block", "cmd_block"),
         ("settings", "cmd_settings"),
         ("language", "cmd_language"),
         ("rules", "cmd_rules"),
@@ -68,14 +73,16 @@ pub enum Button {
     Cancel,
     Next,
     Stop,
+    Report,
 }
 
 impl Button {
-    const ALL: [(Button, &'static str); 4] = [
+    const ALL: [(Button, &'static str); 5] = [
         (Button::Search, "btn_search"),
         (Button::Cancel, "btn_cancel"),
         (Button::Next, "btn_next"),
         (Button::Stop, "btn_stop"),
+        (Button::Report, "btn_report"),
     ];
 
     pub fn key(self) -> &'static str {
@@ -123,7 +130,24 @@ pub enum Callback {
         from: i64,
         message: i32,
     },
+    /// Show the report reasons for chat `ChatId` (the button after a chat).
+    ReportPick(ChatId),
+    /// Report the partner of that chat for this reason. The chat id only
+    /// selects among the presser's own chats: the store never takes a
+    /// partner from it.
+    Report(Reason, ChatId),
+    /// An admin's decision on report `u64`.
+    Moderate(Decision, u64),
 }
+
+/// Decisions on the moderation buttons, with their codes in callback data.
+pub const DECISIONS: [(Decision, &str); 5] = [
+    (Decision::Ban(Some(BAN_DAY)), "b1"),
+    (Decision::Ban(Some(BAN_WEEK)), "b7"),
+    (Decision::Ban(None), "bf"),
+    (Decision::Dismiss, "dm"),
+    (Decision::FalseReport, "fr"),
+];
 
 fn setting_name(s: Setting) -> &'static str {
     match s {
@@ -142,6 +166,16 @@ impl Callback {
             Callback::AcceptRules(v) => format!("rules:accept:{v}"),
             Callback::DeclineRules => "rules:decline".into(),
             Callback::ShowHeld { from, message } => format!("show:{from}:{message}"),
+            Callback::ReportPick(chat) => format!("rp:{chat}"),
+            Callback::Report(r, chat) => format!("rr:{}:{chat}", r.code()),
+            Callback::Moderate(d, id) => {
+                let code = DECISIONS
+                    .iter()
+                    .find(|(x, _)| *x == d)
+                    .map(|(_, c)| *c)
+                    .unwrap_or("dm");
+                format!("md:{code}:{id}")
+            }
         }
     }
 
@@ -183,6 +217,19 @@ impl Callback {
                     (None, None) if name == "show" => Some(Callback::ShowSettings),
                     _ => None,
                 }
+            }
+            ("rp", chat) => chat.parse().ok().map(Callback::ReportPick),
+            ("rr", rest) => {
+                let (reason, chat) = rest.split_once(':')?;
+                Some(Callback::Report(
+                    Reason::from_code(reason)?,
+                    chat.parse().ok()?,
+                ))
+            }
+            ("md", rest) => {
+                let (code, id) = rest.split_once(':')?;
+                let d = DECISIONS.iter().find(|(_, c)| *c == code)?.0;
+                Some(Callback::Moderate(d, id.parse().ok()?))
             }
             _ => None,
         }
@@ -234,8 +281,17 @@ mod tests {
                 from: 42,
                 message: 7,
             },
+            Callback::ReportPick(7),
+            Callback::Report(Reason::Minor, 42),
+            Callback::Moderate(Decision::Ban(Some(BAN_WEEK)), 3),
+            Callback::Moderate(Decision::Ban(None), 3),
+            Callback::Moderate(Decision::FalseReport, 9),
         ] {
             assert_eq!(Callback::parse(&c.data()), Some(c));
+            assert!(
+                c.data().len() <= 64,
+                "callback data over Telegram's 64 bytes"
+            );
         }
         assert_eq!(Callback::parse("rules:accept:"), None);
         assert_eq!(Callback::parse("rules:accept:+1"), None);
@@ -259,5 +315,9 @@ mod tests {
         assert_eq!(Callback::parse("set:junk:1"), None);
         assert_eq!(Callback::parse("lang:xx"), None);
         assert_eq!(Callback::parse("junk"), None);
+        assert_eq!(Callback::parse("rr:spam:x"), None);
+        assert_eq!(Callback::parse("rr:nope:1"), None);
+        assert_eq!(Callback::parse("md:zz:1"), None);
+        assert_eq!(Callback::parse("md:b1:-1"), None);
     }
 }

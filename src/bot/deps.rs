@@ -4,12 +4,14 @@ use std::sync::Arc;
 
 use crate::chat::ChatService;
 use crate::metrics::Metrics;
+use crate::moderation::ModerationService;
 use crate::store::StoreError;
 use crate::telegram::{Outbound, SendError};
 
-/// What handlers use: the chat service, the outbound Bot API and metrics.
+/// What handlers use: the chat and moderation services, the outbound Bot API and metrics.
 pub struct Deps {
     pub chat: ChatService,
+    pub moderation: ModerationService,
     pub out: Outbound,
     pub metrics: Arc<Metrics>,
 }

@@ -10,14 +10,16 @@ use super::commands::{help, Button, Callback, Command};
 use super::content::{has_link, kind_of, veiled};
 use super::deps::{Deps, HandlerError, HandlerResult};
 use super::keyboards::{
-    language_picker, rules_buttons, settings_buttons, show_held_button, Keyboard,
+    decision_text, language_picker, moderation_buttons, reason_text, report_reasons, rules_buttons,
+    settings_buttons, show_held_button, Keyboard,
 };
 use super::reply::{deliver, overloaded, partner_gone, say, send, Delivery, Reply, Sent};
-use super::texts::{text, text_with, user_lang, welcome, Lang};
+use super::texts::{ban_text, text, text_with, user_lang, welcome, Lang};
 use super::timed::flush_album;
 use crate::config::LinkPolicy;
 use crate::domain::{
-    AlbumAdd, CopyPair, LeaveOutcome, MediaMode, Press, Route, SearchOutcome, Traffic,
+    AlbumAdd, Ban, BlockOutcome, ChatId, CopyPair, DecideOutcome, Decision, Filed, LeaveOutcome,
+    MediaMode, Press, Reason, ReportOutcome, Route, SearchOutcome, Traffic,
 };
 use crate::telegram::{SendError, Slot};
 
@@ -25,7 +27,10 @@ pub async fn command(deps: Arc<Deps>, msg: Message, cmd: Command) -> HandlerResu
     let user = msg.chat.id.0;
     let tg = user_lang(msg.from.as_ref());
     deps.metrics.command(&format!("{cmd:?}").to_lowercase());
-    if matches!(cmd, Command::Search | Command::Next | Command::Stop) {
+    if matches!(
+        cmd,
+        Command::Search | Command::Next | Command::Stop | Command::Block | Command::Report
+    ) {
         // An album sent before goes first, to the chat it was sent in.
         flush_album(&deps, user).await?;
     }
@@ -36,6 +41,8 @@ pub async fn command(deps: Arc<Deps>, msg: Message, cmd: Command) -> HandlerResu
         Command::Search => search(&deps, user, tg).await,
         Command::Next => next(&deps, user, tg).await,
         Command::Stop => stop(&deps, user, tg).await,
+        Command::Block => block(&deps, user, tg).await,
+        Command::Report => report_start(&deps, user, tg).await,
         Command::Start | Command::Help | Command::Rules => {
             let view = deps.chat.user_view(user, tg).await?;
             let body = match cmd {
@@ -100,6 +107,7 @@ pub async fn button(deps: Arc<Deps>, msg: Message, button: Button) -> HandlerRes
         Button::Search => search(&deps, user, tg).await,
         Button::Next => next(&deps, user, tg).await,
         Button::Cancel | Button::Stop => stop(&deps, user, tg).await,
+        Button::Report => report_start(&deps, user, tg).await,
     }
 }
 
@@ -124,6 +132,10 @@ async fn press_allowed(deps: &Deps, msg: &Message, tg: Lang) -> Result<bool, Han
 
 async fn search(deps: &Deps, user: i64, tg: Lang) -> HandlerResult {
     let (key, lang, kb) = match deps.chat.search(user, tg).await? {
+        SearchOutcome::Banned { lang, ban } => {
+            let reply = Reply::body(ban_text(lang, ban), lang).keyboard(Keyboard::Idle);
+            return say(deps, user, reply).await;
+        }
         SearchOutcome::AlreadyChatting { lang } => ("already_chatting", lang, Keyboard::Chatting),
         SearchOutcome::AlreadySearching { lang } => {
             ("already_searching", lang, Keyboard::Searching)
@@ -166,7 +178,7 @@ async fn stop(deps: &Deps, user: i64, tg: Lang) -> HandlerResult {
                 deps,
                 (user, lang),
                 (partner, partner_lang),
-                Some(Keyboard::Idle),
+                Some(Keyboard::Ended),
             )
             .await
         }
@@ -196,13 +208,200 @@ async fn left_chat(
     (partner, partner_lang): (i64, Lang),
     user_keyboard: Option<Keyboard>,
 ) -> HandlerResult {
-    let left = Reply::key("partner_left", partner_lang).keyboard(Keyboard::Idle);
+    let left = Reply::key("partner_left", partner_lang).keyboard(Keyboard::Ended);
     say(deps, partner, left).await?;
     let mut you_left = Reply::key("you_left", lang);
     if let Some(kb) = user_keyboard {
         you_left = you_left.keyboard(kb);
     }
     say(deps, user, you_left).await
+}
+
+/// /block: end the chat (the partner is told as for Stop) and never pair
+/// the two again; after a chat, block the last partner.
+async fn block(deps: &Deps, user: i64, tg: Lang) -> HandlerResult {
+    match deps.moderation.block(user, tg).await? {
+        BlockOutcome::LeftChat {
+            lang,
+            partner,
+            partner_lang,
+        } => {
+            deps.metrics.blocks.inc();
+            let left = Reply::key("partner_left", partner_lang).keyboard(Keyboard::Ended);
+            say(deps, partner, left).await?;
+            say(
+                deps,
+                user,
+                Reply::key("blocked", lang).keyboard(Keyboard::Ended),
+            )
+            .await
+        }
+        BlockOutcome::BlockedLast { lang } => {
+            deps.metrics.blocks.inc();
+            say(deps, user, Reply::key("blocked_last", lang)).await
+        }
+        BlockOutcome::Nobody { lang } => {
+            say(deps, user, Reply::key("nothing_to_block", lang)).await
+        }
+    }
+}
+
+/// /report or the Report button: the reasons for the current chat, or for
+/// the one that ended within the report window.
+async fn report_start(deps: &Deps, user: i64, tg: Lang) -> HandlerResult {
+    match deps.moderation.report_target(user, tg).await? {
+        ReportOutcome::Pick { lang, chat } => {
+            let reply = Reply::key("report_pick", lang).buttons(report_reasons(lang, chat));
+            say(deps, user, reply).await
+        }
+        other => report_refused(deps, user, other).await,
+    }
+}
+
+/// Tells a user why their report (or /report) was not taken.
+async fn report_refused(deps: &Deps, user: i64, outcome: ReportOutcome) -> HandlerResult {
+    let (key, lang) = match outcome {
+        ReportOutcome::Expired { lang } => ("report_expired", lang),
+        ReportOutcome::Duplicate { lang } => ("report_duplicate", lang),
+        ReportOutcome::Limited { lang } => ("report_limited", lang),
+        ReportOutcome::Pick { .. } | ReportOutcome::Filed(_) => return Ok(()),
+    };
+    say(deps, user, Reply::key(key, lang)).await
+}
+
+/// A reason button: file the report, tell the reporter (and, when it ended
+/// the chat, the partner, neutrally), then the moderation queue.
+async fn file_report(
+    deps: &Deps,
+    user: i64,
+    tg: Lang,
+    chat: ChatId,
+    reason: Reason,
+) -> HandlerResult {
+    let f = match deps.moderation.report(user, chat, reason, tg).await? {
+        ReportOutcome::Filed(f) => f,
+        other => return report_refused(deps, user, other).await,
+    };
+    deps.metrics.report(reason.code());
+    if f.ended_chat {
+        let left = Reply::key("partner_left", f.partner_lang).keyboard(Keyboard::Ended);
+        say(deps, f.partner, left).await?;
+    }
+    let mut thanks = Reply::key("report_thanks", f.lang);
+    if f.ended_chat {
+        thanks = thanks.keyboard(Keyboard::Idle);
+    }
+    say(deps, user, thanks).await?;
+    if f.suspended {
+        deps.metrics.suspensions.inc();
+        if let Some((other, other_lang)) = f.other {
+            let left = Reply::key("partner_left", other_lang).keyboard(Keyboard::Ended);
+            say(deps, other, left).await?;
+        }
+        let note = Reply::body(ban_text(f.partner_lang, Ban::Suspended), f.partner_lang);
+        say(deps, f.partner, note.keyboard(Keyboard::Idle)).await?;
+    }
+    to_moderators(deps, user, &f).await?;
+    Ok(deps.moderation.queued(f.id).await?)
+}
+
+/// Sends a report to the moderation queue: the text with anonymous ids and
+/// the decision buttons, then protected copies of the evidence, copied from
+/// the reporter's own chat (so moderators see what the reporter received,
+/// and nothing of it is stored by us).
+async fn to_moderators(deps: &Deps, reporter: i64, f: &Filed) -> HandlerResult {
+    for chat in deps.moderation.queue_chats() {
+        let lang = deps.chat.user_view(chat, Lang::En).await?.lang;
+        let suspended = if f.suspended {
+            text("mod_suspended_note", lang)
+        } else {
+            String::new()
+        };
+        let body = text_with(
+            "mod_report",
+            lang,
+            &[
+                ("id", &f.id.to_string()),
+                ("reason", &reason_text(f.reason, lang)),
+                ("reported", &f.reported_anon),
+                ("reports", &f.prior_reports.to_string()),
+                ("bans", &f.prior_bans.to_string()),
+                ("reporter", &f.reporter_anon),
+                ("evidence", &f.evidence.len().to_string()),
+                ("suspended", &suspended),
+            ],
+        );
+        let reply = Reply::body(body, lang).buttons(moderation_buttons(lang, f.id));
+        if send(deps, chat, reply, Slot::ReserveNow(1)).await? == Sent::RecipientGone {
+            continue;
+        }
+        for &m in &f.evidence {
+            match deps
+                .out
+                .copy(chat, reporter, m, None, true, Slot::ReserveNow(1))
+                .await
+            {
+                Ok(_) | Err(SendError::NotFound(_) | SendError::CantCopy | SendError::Gone(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A moderation button: only admins; each decision applies once.
+async fn moderate(
+    deps: &Deps,
+    q: &CallbackQuery,
+    decision: Decision,
+    report: u64,
+) -> HandlerResult {
+    let admin = q.from.id.0 as i64;
+    let lang = deps
+        .chat
+        .user_view(admin, user_lang(Some(&q.from)))
+        .await?
+        .lang;
+    let answer = |t: Option<String>| deps.out.answer_callback(admin, q.id.0.clone(), t);
+    if !deps.moderation.is_admin(admin) {
+        return Ok(answer(Some(text("mod_not_allowed", lang))).await?);
+    }
+    match deps.moderation.decide(report, decision, admin).await? {
+        DecideOutcome::Unknown => Ok(answer(Some(text("mod_unknown", lang))).await?),
+        DecideOutcome::AlreadyDecided { state } => {
+            let t = text_with("mod_already", lang, &[("state", &state)]);
+            Ok(answer(Some(t)).await?)
+        }
+        DecideOutcome::Applied {
+            user,
+            user_lang,
+            banned_until,
+            partner,
+        } => {
+            answer(None).await?;
+            let queue = q.regular_message().map(|m| m.chat.id.0).unwrap_or(admin);
+            let done = text_with(
+                "mod_applied",
+                lang,
+                &[
+                    ("id", &report.to_string()),
+                    ("decision", &decision_text(decision, lang)),
+                ],
+            );
+            say(deps, queue, Reply::body(done, lang)).await?;
+            if let Some(until) = banned_until {
+                deps.metrics.bans.inc();
+                if let Some((p, p_lang)) = partner {
+                    let left = Reply::key("partner_left", p_lang).keyboard(Keyboard::Ended);
+                    say(deps, p, left).await?;
+                }
+                let ban = Ban::from_ms(until);
+                let note = Reply::body(ban_text(user_lang, ban), user_lang);
+                say(deps, user, note.keyboard(Keyboard::Idle)).await?;
+            }
+            Ok(())
+        }
+    }
 }
 
 async fn next(deps: &Deps, user: i64, tg: Lang) -> HandlerResult {
@@ -520,6 +719,19 @@ pub async fn callback(deps: Arc<Deps>, q: CallbackQuery) -> HandlerResult {
     let answer = |text: Option<String>| deps.out.answer_callback(user, q.id.0.clone(), text);
     let saved = match q.data.as_deref().and_then(Callback::parse) {
         None => return Ok(answer(None).await?),
+        Some(Callback::ReportPick(chat)) => {
+            answer(None).await?;
+            let lang = deps.chat.user_view(user, tg).await?.lang;
+            let reply = Reply::key("report_pick", lang).buttons(report_reasons(lang, chat));
+            return say(&deps, user, reply).await;
+        }
+        Some(Callback::Report(reason, chat)) => {
+            answer(None).await?;
+            return file_report(&deps, user, tg, chat, reason).await;
+        }
+        Some(Callback::Moderate(decision, report)) => {
+            return moderate(&deps, &q, decision, report).await;
+        }
         Some(Callback::Language(lang)) => {
             deps.chat.set_language(user, lang).await?;
             answer(None).await?;

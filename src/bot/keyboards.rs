@@ -6,9 +6,10 @@ use teloxide::types::{
     InlineKeyboardButton, InlineKeyboardMarkup, KeyboardButton, KeyboardMarkup, ReplyMarkup,
 };
 
+use super::commands::DECISIONS;
 use super::commands::{Button, Callback};
 use super::texts::{text, Lang};
-use crate::domain::{MediaMode, Setting, UserSettings, UserState};
+use crate::domain::{ChatId, Decision, MediaMode, Reason, Setting, UserSettings, UserState};
 
 /// Which reply keyboard a user sees.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,6 +17,11 @@ pub enum Keyboard {
     Idle,
     Searching,
     Chatting,
+    /// Idle right after a chat ended: Search, and Report for the chat that
+    /// just ended (the report window; after it, Report explains why not).
+    /// Every chat-ended message carries it, so a partner can't tell a
+    /// report or a block from a Stop.
+    Ended,
 }
 
 impl Keyboard {
@@ -33,8 +39,12 @@ impl Keyboard {
         let label = |b: Button| KeyboardButton::new(text(b.key(), lang));
         let rows = match self {
             Keyboard::Idle => vec![vec![label(Button::Search)]],
+            Keyboard::Ended => vec![vec![label(Button::Search)], vec![label(Button::Report)]],
             Keyboard::Searching => vec![vec![label(Button::Cancel)]],
-            Keyboard::Chatting => vec![vec![label(Button::Next), label(Button::Stop)]],
+            Keyboard::Chatting => vec![
+                vec![label(Button::Next), label(Button::Stop)],
+                vec![label(Button::Report)],
+            ],
         };
         ReplyMarkup::Keyboard(KeyboardMarkup::new(rows).resize_keyboard())
     }
@@ -106,5 +116,66 @@ pub fn rules_buttons(lang: Lang, version: u32) -> InlineKeyboardMarkup {
             text("btn_rules_decline", lang),
             Callback::DeclineRules.data(),
         )],
+    ])
+}
+
+fn reason_key(r: Reason) -> &'static str {
+    match r {
+        Reason::Spam => "reason_spam",
+        Reason::Harassment => "reason_harassment",
+        Reason::Sexual => "reason_sexual",
+        Reason::Minor => "reason_minor",
+        Reason::Illegal => "reason_illegal",
+        Reason::Other => "reason_other",
+    }
+}
+
+/// The locale key naming a report reason.
+pub fn reason_text(r: Reason, lang: Lang) -> String {
+    text(reason_key(r), lang)
+}
+
+/// The report reasons for chat `chat`, one per row.
+pub fn report_reasons(lang: Lang, chat: ChatId) -> InlineKeyboardMarkup {
+    InlineKeyboardMarkup::new(Reason::ALL.iter().map(|&r| {
+        vec![InlineKeyboardButton::callback(
+            reason_text(r, lang),
+            Callback::Report(r, chat).data(),
+        )]
+    }))
+}
+
+/// The one "Report" button under a chat-ended message.
+pub fn report_button(lang: Lang, chat: ChatId) -> InlineKeyboardMarkup {
+    InlineKeyboardMarkup::new(vec![vec![InlineKeyboardButton::callback(
+        text("btn_report", lang),
+        Callback::ReportPick(chat).data(),
+    )]])
+}
+
+fn decision_key(d: Decision) -> &'static str {
+    match d {
+        Decision::Ban(Some(d)) if d.as_secs() <= 86_400 => "mod_ban_day",
+        Decision::Ban(Some(_)) => "mod_ban_week",
+        Decision::Ban(None) => "mod_ban_forever",
+        Decision::Dismiss => "mod_dismiss",
+        Decision::FalseReport => "mod_false",
+    }
+}
+
+/// The label of a decision.
+pub fn decision_text(d: Decision, lang: Lang) -> String {
+    text(decision_key(d), lang)
+}
+
+/// The decision buttons under a report in the moderation queue.
+pub fn moderation_buttons(lang: Lang, report: u64) -> InlineKeyboardMarkup {
+    let button = |d: Decision| {
+        InlineKeyboardButton::callback(decision_text(d, lang), Callback::Moderate(d, report).data())
+    };
+    let d: Vec<Decision> = DECISIONS.iter().map(|(d, _)| *d).collect();
+    InlineKeyboardMarkup::new(vec![
+        d[..3].iter().map(|&x| button(x)).collect::<Vec<_>>(),
+        d[3..].iter().map(|&x| button(x)).collect::<Vec<_>>(),
     ])
 }

@@ -1,8 +1,9 @@
 //! The bot: the teloxide handler tree and its thin handlers.
 //!
 //! A handler parses the update into a typed command, calls a service
-//! ([`ChatService`]), and renders the typed outcome with texts from the locale
-//! files through [`Outbound`]; it holds no business rules and makes no Redis
+//! ([`ChatService`], [`crate::moderation::ModerationService`]), and renders
+//! the typed outcome with texts from the locale files through [`Outbound`];
+//! it holds no business rules and makes no Redis
 //! calls of its own. Handlers get exactly the [`Deps`] they use, injected by
 //! dptree the way teloxide's examples do.
 //!

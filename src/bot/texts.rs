@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use teloxide::types::User;
 
+use crate::domain::Ban;
 pub use crate::domain::Lang;
 
 /// The language a Telegram user's client reports (English when none).
@@ -47,8 +48,47 @@ pub fn idle_timeout(lang: Lang, timeout: Duration) -> String {
     text_with("idle_timeout", lang, &[("minutes", &minutes(timeout))])
 }
 
+/// `ms` since the epoch as `YYYY-MM-DD HH:MM` (UTC).
+pub fn utc(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}",
+        rem / 3600,
+        rem % 3600 / 60
+    )
+}
+
+/// What a banned user is told.
+pub fn ban_text(lang: Lang, ban: Ban) -> String {
+    match ban {
+        Ban::Until(ms) => text_with("banned_until", lang, &[("until", &utc(ms))]),
+        Ban::Forever => text("banned_forever", lang),
+        Ban::Suspended => text("suspended", lang),
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn utc_dates() {
+        assert_eq!(super::utc(0), "1970-01-01 00:00");
+        assert_eq!(
+            super::utc(1_709_251_200_000 + 3_660_000),
+            "2024-03-01 01:01"
+        );
+    }
+
     use super::*;
 
     #[test]

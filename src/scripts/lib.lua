@@ -23,13 +23,25 @@ end
 -- Ends the chat of `a` and `c` on both sides: `c` only if it still points
 -- back at `a`. Marks them as just left (no re-match for `cooldown` s) and
 -- cancels the chat's idle timer.
+-- Both sides remember the other and the chat id for the report window
+-- (`last_partner`), so a report after the chat names the right person.
+local REPORT_WINDOW_S = 600
+local function remember_last(user, partner, cid)
+  if not cid then return end
+  local lk = K.last_partner(user)
+  redis.call('HSET', lk, 'p', partner, 'c', cid)
+  redis.call('EXPIRE', lk, REPORT_WINDOW_S)
+end
+
 local function end_pair(a, c, cooldown)
   local ck = K.user(c)
-  local cst, cp = unpack(redis.call('HMGET', ck, 'st', 'p'))
+  local cst, cp, ccid = unpack(redis.call('HMGET', ck, 'st', 'p', 'c'))
   if cst == 'chat' and cp == a then
     redis.call('HSET', ck, 'st', 'idle')
     redis.call('HDEL', ck, 'p', 'c')
+    remember_last(c, a, ccid)
   end
+  remember_last(a, c, redis.call('HGET', K.user(a), 'c'))
   redis.call('HSET', K.user(a), 'st', 'idle')
   redis.call('HDEL', K.user(a), 'p', 'c')
   local pair = pair_id(a, c)
@@ -65,8 +77,8 @@ local function find_partner(me, lang, sl, scan)
       if cst ~= 'search' then
         redis.call('ZREM', q, c)
       else
-        local ok = redis.call('SISMEMBER', K.blocks(me), c) == 0
-          and redis.call('SISMEMBER', K.blocks(c), me) == 0
+        local ok = not redis.call('ZSCORE', K.blocks(me), c)
+          and not redis.call('ZSCORE', K.blocks(c), me)
           and redis.call('EXISTS', K.left(pair_id(me, c))) == 0
         if ok and (sl == '1' or csl == '1') and clang ~= lang then ok = false end
         if ok then return c, clang end
@@ -161,4 +173,55 @@ local function gcra_allow(key, now, interval, burst)
   local new_tat = tat + interval
   redis.call('SET', key, string.format('%.3f', new_tat), 'PX', math.ceil(new_tat - now) + 1000)
   return true
+end
+
+-- Blocks: `me` never meets `other` again (matching checks both ways). The
+-- newest BLOCK_CAP per user, for BLOCK_TTL_S (trimmed on every write).
+local BLOCK_CAP, BLOCK_TTL_S = 1000, 180 * 86400
+local function block_user(me, other, now)
+  local bk = K.blocks(me)
+  redis.call('ZADD', bk, now, other)
+  redis.call('ZREMRANGEBYSCORE', bk, '-inf', now - BLOCK_TTL_S * 1000)
+  redis.call('ZREMRANGEBYRANK', bk, 0, -(BLOCK_CAP + 1))
+  redis.call('EXPIRE', bk, BLOCK_TTL_S)
+end
+
+-- The end of a user's ban in ms (0 = forever), or nil when not banned.
+local function banned_until(user)
+  local v = redis.call('GET', K.ban(user))
+  if v then return tonumber(v) or 0 end
+  return nil
+end
+
+-- Bans `u` (value: end ms, 0 = forever, -1 = suspended; PX `px` ms when
+-- > 0): out of the queue, and their chat ended on both sides. Returns the
+-- partner of the ended chat and their language, or nil.
+local function ban_user(u, value, px, cooldown)
+  if px > 0 then
+    redis.call('SET', K.ban(u), value, 'PX', px)
+  else
+    redis.call('SET', K.ban(u), value)
+  end
+  local st, p = unpack(redis.call('HMGET', K.user(u), 'st', 'p'))
+  if st == 'chat' and p then
+    local plang = redis.call('HGET', K.user(p), 'lang') or 'en'
+    end_pair(u, p, cooldown)
+    return p, plang
+  end
+  if st == 'search' then
+    redis.call('ZREM', K.queue(), u)
+    redis.call('ZREM', K.search_timers(), u)
+    redis.call('HSET', K.user(u), 'st', 'idle')
+  end
+  return nil
+end
+
+-- Appends one moderation action to the audit trail, dropping entries older
+-- than `retention_s`.
+local function audit(now, retention_s, fields)
+  local minid = math.floor(now - retention_s * 1000)
+  local args = {'XADD', K.audit(), 'MINID', '~', minid, '*'}
+  for _, f in ipairs(fields) do table.insert(args, f) end
+  redis.call(unpack(args))
+  redis.call('EXPIRE', K.audit(), retention_s)
 end

@@ -6,6 +6,7 @@
 -- Returns {'chatting', lang} | {'searching', lang} | {'queued', lang}
 --       | {'rules', lang} (the rules of ARGV[9] are not accepted: nobody queued)
 --       | {'matched', lang, partner, partner_lang, chat id}
+--       | {'banned', lang, ban end ms (0 = forever, -1 = suspended)}
 local me, now = ARGV[2], now_ms()
 local ukey = K.user(me)
 local ttl = tonumber(ARGV[7])
@@ -14,6 +15,8 @@ redis.call('HSET', ukey, 'pt', ARGV[8])
 redis.call('EXPIRE', ukey, ttl)
 -- What Telegram says now wins over what was stored: this search stores it.
 local lang = reply_lang(chosen, ARGV[3], nil)
+local ban = banned_until(me)
+if ban then return {'banned', lang, ban} end
 if st == 'chat' then return {'chatting', lang} end
 if st == 'search' then return {'searching', lang} end
 -- Checked here, in the same call that queues: no search without acceptance.

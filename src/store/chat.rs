@@ -6,35 +6,35 @@ use std::time::Duration;
 
 use super::{deferred, Store, StoreError, StoreResult};
 use crate::domain::{
-    AlbumAdd, AlbumPart, Budgets, ChatId, CopyPair, Erased, Lang, LeaveOutcome, MediaMode, Press,
-    Route, SearchOutcome, Setting, Traffic, UserSettings, UserState, UserView,
+    AlbumAdd, AlbumPart, Ban, Budgets, ChatId, CopyPair, Erased, Lang, LeaveOutcome, MediaMode,
+    Press, Route, SearchOutcome, Setting, Traffic, UserSettings, UserState, UserView,
 };
 
 /// A held message waits this long for the receiver's tap.
 const HELD_TTL_SECS: u64 = 86_400;
 
 /// A script's reply: a flat list of strings, read by position.
-struct Reply {
-    script: &'static str,
-    items: Vec<String>,
+pub(super) struct Reply {
+    pub(super) script: &'static str,
+    pub(super) items: Vec<String>,
 }
 
 impl Reply {
-    fn str(&self, i: usize) -> Option<&str> {
+    pub(super) fn str(&self, i: usize) -> Option<&str> {
         self.items.get(i).map(String::as_str)
     }
 
-    fn lang(&self, i: usize) -> Lang {
+    pub(super) fn lang(&self, i: usize) -> Lang {
         self.str(i).map(Lang::from_code).unwrap_or(Lang::En)
     }
 
-    fn int<T: std::str::FromStr>(&self, i: usize) -> StoreResult<T> {
+    pub(super) fn int<T: std::str::FromStr>(&self, i: usize) -> StoreResult<T> {
         self.str(i)
             .and_then(|s| s.parse().ok())
             .ok_or_else(|| self.unexpected())
     }
 
-    fn opt_int<T: std::str::FromStr>(&self, i: usize) -> Option<T> {
+    pub(super) fn opt_int<T: std::str::FromStr>(&self, i: usize) -> Option<T> {
         self.str(i).and_then(|s| s.parse().ok())
     }
 
@@ -42,7 +42,7 @@ impl Reply {
         Duration::from_millis(self.opt_int(i).unwrap_or(0))
     }
 
-    fn unexpected(&self) -> StoreError {
+    pub(super) fn unexpected(&self) -> StoreError {
         StoreError::reply(self.script, &self.items)
     }
 }
@@ -100,7 +100,7 @@ fn outbound_args(b: &Budgets) -> [String; 4] {
 }
 
 impl Store {
-    async fn reply(
+    pub(super) async fn reply(
         &self,
         script: &'static str,
         inv: &redis::ScriptInvocation<'_>,
@@ -132,6 +132,10 @@ impl Store {
                 lang,
                 partner: r.int(2)?,
                 partner_lang: r.lang(3),
+            },
+            Some("banned") => SearchOutcome::Banned {
+                lang,
+                ban: Ban::from_ms(r.int(2)?),
             },
             _ => return Err(r.unexpected()),
         })

@@ -17,6 +17,7 @@
 
 pub mod chat;
 pub mod deferred;
+pub mod moderation;
 mod scripts;
 
 use std::collections::HashMap;

@@ -44,6 +44,10 @@ pub(super) struct Scripts {
     pub search_allow: Script,
     pub trim: Script,
     pub give_back: Script,
+    pub block: Script,
+    pub report: Script,
+    pub decide: Script,
+    pub report_queued: Script,
     /// Kept as source too: a pipeline that hits NOSCRIPT loads it again.
     pub map_store_source: String,
     pub map_store_sha: String,
@@ -74,6 +78,10 @@ impl Scripts {
             search_allow: script(include_str!("../scripts/search_allow.lua")),
             trim: script(include_str!("../scripts/trim.lua")),
             give_back: script(include_str!("../scripts/give_back.lua")),
+            block: script(include_str!("../scripts/block.lua")),
+            report: script(include_str!("../scripts/report.lua")),
+            decide: script(include_str!("../scripts/decide.lua")),
+            report_queued: script(include_str!("../scripts/report_queued.lua")),
             map_store_source,
             map_store_sha,
         }
@@ -118,6 +126,13 @@ mod tests {
             ("search_allow", include_str!("../scripts/search_allow.lua")),
             ("trim", include_str!("../scripts/trim.lua")),
             ("give_back", include_str!("../scripts/give_back.lua")),
+            ("block", include_str!("../scripts/block.lua")),
+            ("report", include_str!("../scripts/report.lua")),
+            ("decide", include_str!("../scripts/decide.lua")),
+            (
+                "report_queued",
+                include_str!("../scripts/report_queued.lua"),
+            ),
             ("map_store", super::MAP_STORE),
             ("lib", super::LIB),
         ] {

@@ -345,8 +345,8 @@ async fn search_pairs_two_users_once_and_keyboards_follow_the_state() {
     bob.send_text(&en("btn_search"));
     let a_found = wait_says(&alice, "found").await;
     let b_found = wait_says(&bob, "found").await;
-    assert_keyboard(&a_found, &["btn_next", "btn_stop"], EN);
-    assert_keyboard(&b_found, &["btn_next", "btn_stop"], EN);
+    assert_keyboard(&a_found, &["btn_next", "btn_stop", "btn_report"], EN);
+    assert_keyboard(&b_found, &["btn_next", "btn_stop", "btn_report"], EN);
     db.assert_state(&alice, "chat", Some(&bob)).await;
     db.assert_state(&bob, "chat", Some(&alice)).await;
     assert_eq!(count(&bob, "searching"), 0, "Bob had someone waiting");
@@ -384,8 +384,8 @@ async fn stop_ends_the_chat_for_both_and_cancel_leaves_the_queue() {
     alice.send_text(&en("btn_stop"));
     let left = wait_says(&alice, "you_left").await;
     let gone = wait_says(&bob, "partner_left").await;
-    assert_keyboard(&left, &["btn_search"], EN);
-    assert_keyboard(&gone, &["btn_search"], EN);
+    assert_keyboard(&left, &["btn_search", "btn_report"], EN);
+    assert_keyboard(&gone, &["btn_search", "btn_report"], EN);
     db.assert_state(&alice, "idle", None).await;
     db.assert_state(&bob, "idle", None).await;
 

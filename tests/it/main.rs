@@ -9,5 +9,6 @@ mod faults;
 mod flood;
 mod foundation;
 mod harness;
+mod moderation;
 mod pipeline;
 mod resilience;

@@ -1,0 +1,533 @@
+//! Safety: /block, reports with evidence for the moderation queue, admins'
+//! decisions (bans enforced at once on every replica) and auto-suspension.
+//! Forged and replayed buttons must change nothing.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{Duration, Instant};
+
+use anonchat::bot::texts::{text, text_with};
+use anonchat_testkit::fake::{Received, TgUser};
+use serde_json::Value;
+
+use crate::chat::{barrier, count, en, expect_after, pair, says, wait_says, Db, EN};
+use crate::harness::{eventually, Cluster, User, WAIT};
+
+/// Admin ids, outside the range `Cluster::user` hands out.
+static NEXT_ADMIN: AtomicI64 = AtomicI64::new(7_000_000);
+
+fn admin_id() -> i64 {
+    NEXT_ADMIN.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Callback data of the inline buttons on `r`.
+fn buttons(r: &Received) -> Vec<String> {
+    r.content["reply_markup"]["inline_keyboard"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|row| row.as_array().cloned().unwrap_or_default())
+        .filter_map(|b| b["callback_data"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// Labels of the reply keyboard sent with `r`.
+fn keyboard(r: &Received) -> Vec<String> {
+    let markup = match &r.params["reply_markup"] {
+        Value::String(s) => serde_json::from_str::<Value>(s).unwrap_or_default(),
+        v => v.clone(),
+    };
+    markup["keyboard"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|row| row.as_array().cloned().unwrap_or_default())
+        .filter_map(|b| b["text"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// Presses a button; returns the callback's answer (its text, if any).
+async fn press(u: &User, message_id: i32, data: &str) -> Option<String> {
+    let cb =
+        u.tg.press_button(&u.info, message_id, data)
+            .expect("button's message exists");
+    let answer =
+        u.tg.wait_until(WAIT, || {
+            u.tg.callback_answers()
+                .into_iter()
+                .find(|a| a["callback_query_id"].as_str() == Some(cb.callback_query_id.as_str()))
+        })
+        .await
+        .unwrap_or_else(|| panic!("callback {data} never answered"));
+    answer["text"].as_str().map(str::to_string)
+}
+
+/// The fixed start of the moderation queue's report text.
+fn is_report(r: &Received) -> bool {
+    let head = text_with("mod_report", EN, &[("id", "\u{1}")]);
+    let head = head.split('\u{1}').next().unwrap_or("Report #").to_string();
+    r.source.is_none() && r.text().is_some_and(|t| t.starts_with(&head))
+}
+
+fn reports(admin: &User) -> Vec<Received> {
+    admin.received().into_iter().filter(is_report).collect()
+}
+
+/// `reporter` opens /report and presses reason `reason`; returns the
+/// reason picker message.
+async fn report(reporter: &User, reason: &str) -> Received {
+    report_via(reporter, reason, false).await
+}
+
+/// Like [`report`]; with `button`, through the reply keyboard's Report button.
+async fn report_via(reporter: &User, reason: &str, button: bool) -> Received {
+    let pick = expect_after(reporter, "report_pick", EN, || {
+        if button {
+            reporter.send_text(&en("btn_report"));
+        } else {
+            reporter.command("/report");
+        }
+    })
+    .await;
+    let data = buttons(&pick)
+        .into_iter()
+        .find(|d| d.starts_with(&format!("rr:{reason}:")))
+        .unwrap_or_else(|| panic!("no {reason} button on {:?}", pick.content));
+    press(reporter, pick.message_id, &data).await;
+    pick
+}
+
+async fn redis_str(cluster: &Cluster, key: &str) -> Option<String> {
+    let mut conn = cluster.redis.conn().await;
+    redis::cmd("GET")
+        .arg(key)
+        .query_async(&mut conn)
+        .await
+        .expect("GET")
+}
+
+async fn pttl(cluster: &Cluster, key: &str) -> i64 {
+    let mut conn = cluster.redis.conn().await;
+    redis::cmd("PTTL")
+        .arg(key)
+        .query_async(&mut conn)
+        .await
+        .expect("PTTL")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn block_ends_the_chat_and_the_two_never_meet_again_across_a_restart() {
+    // No rejoin cooldown: only the block can keep them apart.
+    let mut cluster = Cluster::start_with(2, &[("REJOIN_COOLDOWN_SECS", "0")]).await;
+    let db = Db::new(&cluster).await;
+    let alice = cluster.user("Alice");
+    let bob = cluster.user("Bob");
+    pair(&alice, &bob).await;
+
+    alice.command("/block");
+    wait_says(&alice, "blocked").await;
+    wait_says(&bob, "partner_left").await;
+    db.assert_state(&alice, "idle", None).await;
+    db.assert_state(&bob, "idle", None).await;
+
+    for r in &cluster.replicas {
+        r.terminate();
+    }
+    for r in cluster.replicas.iter_mut() {
+        r.wait_exit(WAIT).await.expect("replica exits on SIGTERM");
+    }
+    cluster.add_replica().await;
+    cluster.add_replica().await;
+
+    // Both directions: Bob searching first, then Alice, then the reverse.
+    for (first, second) in [(&bob, &alice), (&alice, &bob)] {
+        expect_after(first, "searching", EN, || {
+            first.command("/search");
+        })
+        .await;
+        expect_after(second, "searching", EN, || {
+            second.command("/search");
+        })
+        .await;
+        barrier(first, EN).await;
+        assert_eq!(count(&alice, "found"), 1, "Alice met Bob again");
+        db.assert_state(&alice, "search", None).await;
+        db.assert_state(&bob, "search", None).await;
+        for u in [&alice, &bob] {
+            expect_after(u, "search_cancelled", EN, || {
+                u.command("/stop");
+            })
+            .await;
+        }
+    }
+    // Anyone else still meets them.
+    let carol = cluster.user("Carol");
+    pair(&alice, &carol).await;
+    let ttl = pttl(&cluster, &cluster.keys().blocks(alice.id())).await;
+    assert!(ttl > 179 * 86_400_000, "block set TTL {ttl}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_reaches_admins_with_evidence_and_a_ban_applies_once() {
+    let admin_id = admin_id();
+    let cluster = Cluster::start_with(2, &[("ADMIN_IDS", &admin_id.to_string())]).await;
+    let db = Db::new(&cluster).await;
+    let admin = cluster.user_with(TgUser::new(admin_id, "Admin"));
+    let alice = cluster.user("Alice");
+    let bob = cluster.user("Bob");
+    let carol = cluster.user("Carol");
+    pair(&alice, &bob).await;
+    for t in ["first", "buy crypto at example", "join my channel"] {
+        bob.send_text(t);
+        alice.wait_text(t).await;
+    }
+    let before_bob = alice.send_text("from alice");
+    bob.wait_text("from alice").await;
+
+    let pick = report(&alice, "spam").await;
+    wait_says(&alice, "report_thanks").await;
+    let left = wait_says(&bob, "partner_left").await;
+    // Exactly what a Stop sends: Bob can't tell he was reported.
+    assert_eq!(keyboard(&left), [en("btn_search"), en("btn_report")]);
+    db.assert_state(&alice, "idle", None).await;
+
+    // The queue: reason, anonymous ids, counts, buttons; never who.
+    let queued = admin.wait_for("a report", is_report).await;
+    let body = queued.text().unwrap_or_default().to_string();
+    assert!(body.contains(&text("reason_spam", EN)), "{body}");
+    for secret in [
+        alice.id().to_string(),
+        bob.id().to_string(),
+        "Alice".into(),
+        "Bob".into(),
+    ] {
+        assert!(
+            !body.contains(&secret),
+            "the report reveals {secret}: {body}"
+        );
+    }
+    let decisions = buttons(&queued);
+    assert_eq!(decisions.len(), 5, "{decisions:?}");
+    // Evidence: copies of Bob's messages from Alice's own chat, protected.
+    let copies = admin
+        .tg
+        .wait_until(WAIT, || {
+            let c: Vec<Received> = admin
+                .received()
+                .into_iter()
+                .filter(|r| r.method == "copyMessage")
+                .collect();
+            (c.len() >= 3).then_some(c)
+        })
+        .await
+        .expect("three evidence copies");
+    let texts: Vec<_> = copies.iter().filter_map(|c| c.text()).collect();
+    assert_eq!(texts, ["first", "buy crypto at example", "join my channel"]);
+    assert!(copies
+        .iter()
+        .all(|c| c.source.map(|s| s.0) == Some(alice.id())));
+    assert!(copies
+        .iter()
+        .all(|c| c.params["protect_content"] == Value::Bool(true)
+            || c.params["protect_content"] == Value::String("true".into())));
+    let _ = before_bob;
+
+    // Replayed and forged report buttons: nothing more.
+    let replay = buttons(&pick)
+        .into_iter()
+        .find(|d| d.starts_with("rr:spam:"))
+        .expect("spam button");
+    press(&alice, pick.message_id, &replay).await;
+    press(&alice, pick.message_id, "rr:minor:123456789").await;
+    wait_says(&alice, "report_expired").await;
+    barrier(&alice, EN).await;
+    assert_eq!(reports(&admin).len(), 1, "a replayed report counted twice");
+
+    // A non-admin pressing a moderation button: refused, nothing changes.
+    let ban_week = decisions
+        .iter()
+        .find(|d| d.starts_with("md:b7:"))
+        .expect("ban 7 days")
+        .clone();
+    let help = expect_after(&carol, "rules", EN, || {
+        carol.command("/rules");
+    })
+    .await;
+    let refused = press(&carol, help.message_id, &ban_week).await;
+    assert_eq!(refused, Some(text("mod_not_allowed", EN)));
+    assert_eq!(
+        redis_str(&cluster, &cluster.keys().ban(bob.id())).await,
+        None
+    );
+
+    // The admin bans; a second press changes nothing.
+    let start = Instant::now();
+    assert_eq!(press(&admin, queued.message_id, &ban_week).await, None);
+    let told = bob
+        .wait_for("the ban notice", |r| {
+            r.text()
+                .is_some_and(|t| t.starts_with("You are banned from chatting until"))
+        })
+        .await;
+    assert!(start.elapsed() < Duration::from_secs(3));
+    let ttl = pttl(&cluster, &cluster.keys().ban(bob.id())).await;
+    assert!(
+        ttl > 7 * 86_400_000 - 60_000 && ttl <= 7 * 86_400_000,
+        "ban PTTL {ttl}"
+    );
+    let again = press(&admin, queued.message_id, &ban_week).await;
+    assert!(
+        again.is_some_and(|t| t.contains("ban")),
+        "second press answered"
+    );
+    let forged = press(&admin, queued.message_id, "md:bf:999999").await;
+    assert_eq!(forged, Some(text("mod_unknown", EN)));
+    // One decision, one audit entry.
+    let mut conn = cluster.redis.conn().await;
+    let audited: u64 = redis::cmd("XLEN")
+        .arg(cluster.keys().audit())
+        .query_async(&mut conn)
+        .await
+        .expect("XLEN");
+    assert_eq!(audited, 1);
+    assert_eq!(
+        bob.received()
+            .iter()
+            .filter(|r| r.text() == told.text())
+            .count(),
+        1
+    );
+    // Bob can't search; others can.
+    bob.command("/search");
+    eventually(WAIT, || async {
+        (bob.received()
+            .iter()
+            .filter(|r| r.text() == told.text())
+            .count()
+            == 2)
+            .then_some(())
+    })
+    .await
+    .expect("search refused with the ban's end");
+    db.assert_state(&bob, "idle", None).await;
+    let _ = says;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_after_the_chat_and_a_ban_end_the_new_chat_on_every_replica() {
+    let admin_id = admin_id();
+    let cluster = Cluster::start_with(3, &[("ADMIN_IDS", &admin_id.to_string())]).await;
+    let db = Db::new(&cluster).await;
+    let admin = cluster.user_with(TgUser::new(admin_id, "Admin"));
+    let alice = cluster.user("Alice");
+    let bob = cluster.user("Bob");
+    let carol = cluster.user("Carol");
+    pair(&alice, &bob).await;
+    bob.send_text("rude words");
+    alice.wait_text("rude words").await;
+    alice.command("/stop");
+    wait_says(&bob, "partner_left").await;
+    let left = wait_says(&alice, "you_left").await;
+    assert_eq!(keyboard(&left), [en("btn_search"), en("btn_report")]);
+    pair(&bob, &carol).await;
+
+    // After the chat, within the window, the Report button of the
+    // chat-ended message names the last chat.
+    report_via(&alice, "harassment", true).await;
+    wait_says(&alice, "report_thanks").await;
+    let queued = admin.wait_for("a report", is_report).await;
+    db.assert_state(&bob, "chat", Some(&carol)).await;
+    let ban_day = buttons(&queued)
+        .into_iter()
+        .find(|d| d.starts_with("md:b1:"))
+        .expect("ban 1 day");
+    let start = Instant::now();
+    press(&admin, queued.message_id, &ban_day).await;
+    wait_says(&carol, "partner_left").await;
+    bob.wait_for("the ban notice", |r| {
+        r.text()
+            .is_some_and(|t| t.starts_with("You are banned from chatting until"))
+    })
+    .await;
+    assert!(
+        start.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        start.elapsed()
+    );
+    db.assert_state(&bob, "idle", None).await;
+    db.assert_state(&carol, "idle", None).await;
+    let ttl = pttl(&cluster, &cluster.keys().ban(bob.id())).await;
+    assert!(ttl > 86_400_000 - 60_000, "ban PTTL {ttl}");
+    // Bob's messages go nowhere now.
+    bob.send_text("still here?");
+    wait_says(&bob, "not_in_chat").await;
+    assert_eq!(carol.count_text("still here?"), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_after_the_window_is_refused_with_an_explanation() {
+    let cluster = Cluster::start(1).await;
+    let alice = cluster.user("Alice");
+    let bob = cluster.user("Bob");
+    pair(&alice, &bob).await;
+    alice.command("/stop");
+    wait_says(&bob, "partner_left").await;
+    // The window ends: the last-partner record expires.
+    let key = cluster.keys().last_partner(alice.id());
+    let mut conn = cluster.redis.conn().await;
+    let ttl: i64 = redis::cmd("TTL")
+        .arg(&key)
+        .query_async(&mut conn)
+        .await
+        .expect("TTL");
+    assert!((590..=600).contains(&ttl), "report window TTL {ttl}");
+    let _: () = redis::cmd("PEXPIRE")
+        .arg(&key)
+        .arg(1)
+        .query_async(&mut conn)
+        .await
+        .expect("PEXPIRE");
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    expect_after(&alice, "report_expired", EN, || {
+        alice.command("/report");
+    })
+    .await;
+    assert_eq!(count(&alice, "report_pick"), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_distinct_reporters_suspend_until_an_admin_decides() {
+    let admin_id = admin_id();
+    let cluster = Cluster::start_with(
+        2,
+        &[
+            ("ADMIN_IDS", &admin_id.to_string()),
+            ("REJOIN_COOLDOWN_SECS", "0"),
+        ],
+    )
+    .await;
+    let admin = cluster.user_with(TgUser::new(admin_id, "Admin"));
+    let spammer = cluster.user("Spammer");
+    let suspended = text("suspended", EN);
+    let mut queued = Vec::new();
+    for (i, name) in ["R1", "R2", "R3"].into_iter().enumerate() {
+        let r = cluster.user(name);
+        pair(&r, &spammer).await;
+        // The second one uses the Report button of the chat keyboard.
+        report_via(&r, "spam", i == 1).await;
+        wait_says(&r, "report_thanks").await;
+        let q = admin
+            .tg
+            .wait_until(WAIT, || {
+                let all = reports(&admin);
+                (all.len() > i).then(|| all[i].clone())
+            })
+            .await
+            .expect("report queued");
+        queued.push(q);
+        // The same reporter again (a replayed button) never adds weight.
+        barrier(&r, EN).await;
+        if i < 2 {
+            assert_eq!(
+                spammer.count_text(&suspended),
+                0,
+                "suspended after {}",
+                i + 1
+            );
+        }
+    }
+    spammer
+        .wait_for("the suspension", |r| r.text() == Some(suspended.as_str()))
+        .await;
+    assert!(queued[2]
+        .text()
+        .is_some_and(|t| t.contains(text("mod_suspended_note", EN).trim())));
+    spammer.command("/search");
+    eventually(WAIT, || async {
+        (spammer.count_text(&suspended) == 2).then_some(())
+    })
+    .await
+    .expect("search refused while suspended");
+    // Dismissing lifts the suspension.
+    let dismiss = buttons(&queued[2])
+        .into_iter()
+        .find(|d| d.starts_with("md:dm:"))
+        .expect("dismiss");
+    press(&admin, queued[2].message_id, &dismiss).await;
+    expect_after(&spammer, "searching", EN, || {
+        spammer.command("/search");
+    })
+    .await;
+    // A ban forever, then a 1-day ban from another report: still forever.
+    let decision = |q: &Received, code: &str| {
+        buttons(q)
+            .into_iter()
+            .find(|d| d.starts_with(&format!("md:{code}:")))
+            .expect("decision button")
+    };
+    press(&admin, queued[0].message_id, &decision(&queued[0], "bf")).await;
+    press(&admin, queued[1].message_id, &decision(&queued[1], "b1")).await;
+    let key = cluster.keys().ban(spammer.id());
+    assert_eq!(redis_str(&cluster, &key).await.as_deref(), Some("0"));
+    assert_eq!(pttl(&cluster, &key).await, -1, "a forever ban got an end");
+    let db = Db::new(&cluster).await;
+    db.assert_state(&spammer, "idle", None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reporter_judged_false_weighs_less_toward_a_suspension() {
+    let admin_id = admin_id();
+    let cluster = Cluster::start_with(
+        2,
+        &[
+            ("ADMIN_IDS", &admin_id.to_string()),
+            ("AUTO_SUSPEND_REPORTERS", "2"),
+        ],
+    )
+    .await;
+    let admin = cluster.user_with(TgUser::new(admin_id, "Admin"));
+    let (r1, r2) = (cluster.user("R1"), cluster.user("R2"));
+    let (x, y) = (cluster.user("X"), cluster.user("Y"));
+    pair(&r1, &x).await;
+    report(&r1, "other").await;
+    let q = admin.wait_for("a report", is_report).await;
+    let false_report = buttons(&q)
+        .into_iter()
+        .find(|d| d.starts_with("md:fr:"))
+        .expect("false report");
+    assert_eq!(press(&admin, q.message_id, &false_report).await, None);
+
+    // R1 now weighs 1/2: R1 and R2 together (1.5) stay below 2.
+    pair(&r1, &y).await;
+    report(&r1, "spam").await;
+    wait_says(&r1, "report_thanks").await;
+    pair(&r2, &y).await;
+    report(&r2, "spam").await;
+    wait_says(&r2, "report_thanks").await;
+    admin
+        .tg
+        .wait_until(WAIT, || (reports(&admin).len() == 3).then_some(()))
+        .await
+        .expect("three reports queued");
+    barrier(&y, EN).await;
+    assert_eq!(y.count_text(&text("suspended", EN)), 0, "suspended by 1.5");
+    assert_eq!(redis_str(&cluster, &cluster.keys().ban(y.id())).await, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reports_are_rate_limited_per_reporter() {
+    let cluster = Cluster::start_with(1, &[("REPORTS_PER_HOUR", "1")]).await;
+    let alice = cluster.user("Alice");
+    let (bob, carol) = (cluster.user("Bob"), cluster.user("Carol"));
+    pair(&alice, &bob).await;
+    report(&alice, "spam").await;
+    wait_says(&alice, "report_thanks").await;
+    pair(&alice, &carol).await;
+    report(&alice, "spam").await;
+    wait_says(&alice, "report_limited").await;
+    assert_eq!(count(&alice, "report_thanks"), 1);
+    // Not filed: the chat goes on, Carol is not blocked.
+    Db::new(&cluster)
+        .await
+        .assert_state(&alice, "chat", Some(&carol))
+        .await;
+}
