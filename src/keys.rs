@@ -363,6 +363,14 @@ impl Keys {
         format!("{}{REPORTED}{reporter}:{chat}", self.base)
     }
 
+    /// SCAN pattern of `reporter`'s duplicate-report markers (`/deletedata`).
+    pub fn reported_pattern(&self, reporter: i64) -> String {
+        format!(
+            "{}*",
+            glob_escape(&format!("{}{REPORTED}{reporter}:", self.base))
+        )
+    }
+
     /// Integer: reports one user made in the current hour (rate limit).
     pub fn report_budget(&self, user: i64) -> String {
         format!("{}{REPORT_BUDGET}{user}", self.base)
@@ -510,6 +518,7 @@ mod tests {
         assert_eq!(k.left(9, 7), "t1:v1:left:7:9");
         assert_eq!(k.message_map(7, 130), "t1:v1:mm:7:2");
         assert_eq!(k.message_maps_pattern(7), "t1:v1:mm:7:*");
+        assert_eq!(k.reported_pattern(7), "t1:v1:repd:7:*");
         assert_eq!(Keys::new("a*b").message_maps_pattern(7), "a\\*b:v1:mm:7:*");
         assert_eq!(
             k.left_patterns(7),

@@ -496,6 +496,8 @@ impl Store {
         }
         // And the album-copy lists of the albums they sent (ids only).
         held.extend(self.scan(&self.keys.album_copies_pattern(user)).await?);
+        // And their duplicate-report markers (the reports themselves are kept).
+        held.extend(self.scan(&self.keys.reported_pattern(user)).await?);
         for batch in held.chunks(256) {
             redis::cmd("UNLINK")
                 .arg(batch)

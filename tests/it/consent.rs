@@ -10,6 +10,7 @@ use crate::chat::{
     barrier, count, en, expect_after, int, pair, summary, wait_nth_in, wait_says, Db, EN,
 };
 use crate::harness::{eventually, Cluster, User, WAIT};
+use crate::moderation::report;
 
 /// The rules prompt: the rules, the 18+ line, accept and decline buttons.
 fn is_rules_prompt(r: &Received) -> bool {
@@ -218,21 +219,45 @@ async fn contacts_and_stories_are_never_relayed_and_the_sender_is_told_once() {
     assert_eq!(count(&bob, "kind_not_allowed"), 0);
 }
 
+/// Every key of the cluster's prefix, listed with SCAN (never KEYS).
+async fn scan_all(cluster: &Cluster) -> Vec<String> {
+    let mut conn = cluster.redis.conn().await;
+    let base = cluster.keys().base().to_string();
+    let mut cursor: u64 = 0;
+    let mut keys = Vec::new();
+    loop {
+        let (next, page): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(format!("{base}*"))
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(&mut conn)
+            .await
+            .expect("SCAN");
+        keys.extend(page);
+        if next == 0 {
+            break;
+        }
+        cursor = next;
+    }
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
 /// Every key of the cluster's prefix that names `id` (a `:`-separated part of
-/// its name) or holds it (a zset member, a hash value pointing at it).
+/// its name) or holds it (a zset or set member, a hash value pointing at
+/// it), the prefix cut off; sorted.
 async fn traces_of(cluster: &Cluster, id: i64) -> Vec<String> {
     let mut conn = cluster.redis.conn().await;
     let base = cluster.keys().base().to_string();
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{base}*"))
-        .query_async(&mut conn)
-        .await
-        .expect("KEYS");
     let me = id.to_string();
     let mut found = Vec::new();
-    for key in keys {
-        if key[base.len()..].split(':').any(|part| part == me) {
-            found.push(key);
+    for key in scan_all(cluster).await {
+        let name = key[base.len()..].to_string();
+        if name.split(':').any(|part| part == me) {
+            found.push(name);
             continue;
         }
         let kind: String = redis::cmd("TYPE")
@@ -267,21 +292,23 @@ async fn traces_of(cluster: &Cluster, id: i64) -> Vec<String> {
             _ => false,
         };
         if holds {
-            found.push(format!("{key} ({kind})"));
+            found.push(format!("{name} ({kind})"));
         }
     }
+    found.sort();
     found
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn deletedata_ends_the_chat_and_erases_every_key_of_the_user() {
+async fn deletedata_ends_the_chat_and_erases_every_key_of_the_user_but_kept_moderation_records() {
     let cluster = Cluster::start_with(1, &[("RULES_VERSION", "1"), ("LINK_POLICY", "hold")]).await;
     let alice = cluster.user("Alice");
     let bob = cluster.user("Bob");
     let carol = cluster.user("Carol");
+    let dave = cluster.user("Dave");
 
-    // Settings, acceptance, a left chat (cooldown marker), message maps
-    // both ways in two chats, and a chat in progress.
+    // Settings, acceptance, message maps both ways, received copies
+    // (evidence ids), and a report Alice made (ends the chat, blocks Bob).
     alice.command("/settings");
     let settings = wait_says(&alice, "settings_title").await;
     press(&alice, settings.message_id, "set:protect:1").await;
@@ -297,8 +324,14 @@ async fn deletedata_ends_the_chat_and_erases_every_key_of_the_user() {
             r.source == Some((bob.id(), back.message_id))
         })
         .await;
-    alice.command("/next");
+    report(&alice, "spam").await;
+    wait_says(&alice, "report_thanks").await;
     wait_says(&bob, "partner_left").await;
+
+    // A second chat: maps, a link held for Alice, and Carol reports her.
+    let searching = count(&alice, "searching");
+    alice.command("/search");
+    wait_nth_in(&alice, "searching", EN, searching + 1).await;
     accept_and_search(&carol, "found").await;
     wait_nth_in(&alice, "found", EN, 2).await;
     let to_carol = alice.send_text("hi carol");
@@ -313,35 +346,81 @@ async fn deletedata_ends_the_chat_and_erases_every_key_of_the_user() {
             r.source == Some((carol.id(), from_carol.message_id))
         })
         .await;
-    // A link held for alice.
     carol.send_text("https://example.com/carol");
     wait_says(&alice, "link_held").await;
     let before = traces_of(&cluster, alice.id()).await;
-    assert!(before.iter().any(|k| k.contains(":held:")), "{before:?}");
+    assert!(before.iter().any(|k| k.starts_with("held:")), "{before:?}");
+    report(&carol, "harassment").await;
+    wait_says(&carol, "report_thanks").await;
+    wait_nth_in(&alice, "partner_left", EN, 1).await;
+
+    // A third chat in progress when Alice erases her data.
+    let searching = count(&alice, "searching");
+    alice.command("/search");
+    wait_nth_in(&alice, "searching", EN, searching + 1).await;
+    accept_and_search(&dave, "found").await;
+    wait_nth_in(&alice, "found", EN, 3).await;
+    let from_dave = dave.send_text("hello");
+    alice
+        .wait_for("dave's message", |r| {
+            r.source == Some((dave.id(), from_dave.message_id))
+        })
+        .await;
+    let before = traces_of(&cluster, alice.id()).await;
+    for k in [
+        format!("ev:{}", alice.id()),
+        format!("last:{}", alice.id()),
+        format!("rl:rep:{}", alice.id()),
+        format!("blk:{}", alice.id()),
+        format!("u:{}", alice.id()),
+    ] {
+        assert!(before.contains(&k), "{k} missing before: {before:?}");
+    }
     assert!(
-        !before.is_empty(),
-        "the test must start with something to erase"
+        before
+            .iter()
+            .any(|k| k.starts_with(&format!("repd:{}:", alice.id()))),
+        "{before:?}"
     );
 
     alice.command("/deletedata");
     wait_says(&alice, "deletedata_done").await;
-    wait_says(&carol, "partner_left").await;
+    wait_says(&dave, "partner_left").await;
     Db::new(&cluster)
         .await
-        .assert_state(&carol, "idle", None)
+        .assert_state(&dave, "idle", None)
         .await;
 
-    // The reply just sent leaves only its send budget, which expires.
+    // What remains is exactly the kept moderation records (REPORT_RETENTION)
+    // and other users' data naming her. The reply just sent leaves its send
+    // budget for a moment, which expires.
+    let kept = vec![
+        // Bob's last partner and Carol's, Dave's: their 10-minute report window.
+        format!("last:{} (hash)", bob.id()),
+        format!("last:{} (hash)", carol.id()),
+        format!("last:{} (hash)", dave.id()),
+        // Carol's report blocked Alice: Carol's block.
+        format!("blk:{} (zset)", carol.id()),
+        // Alice's anonymous id (matches the kept reports), her moderation
+        // counts, the reporters within the auto-suspend window.
+        format!("anon:{}", alice.id()),
+        format!("mst:{}", alice.id()),
+        format!("rby:{}", alice.id()),
+        // The two reports, by her and about her.
+        "rep:1 (hash)".to_string(),
+        "rep:2 (hash)".to_string(),
+        // Her weight as Bob's reporter (the kept report's).
+        format!("rby:{} (zset)", bob.id()),
+    ];
+    let mut kept = kept;
+    kept.sort();
     let left = eventually(WAIT, || async {
-        traces_of(&cluster, alice.id())
-            .await
-            .is_empty()
-            .then_some(())
+        (traces_of(&cluster, alice.id()).await == kept).then_some(())
     })
     .await;
     assert!(
         left.is_some(),
-        "keys of alice remain: {:?}",
+        "keys of alice: {:?}, expected only {kept:?}",
         traces_of(&cluster, alice.id()).await
     );
 
@@ -358,7 +437,10 @@ async fn deletedata_ends_the_chat_and_erases_every_key_of_the_user() {
         })
         .await;
     let t = privacy.text().unwrap_or_default().to_string();
-    assert!(t.contains("30") && t.contains("48"), "{t}");
+    assert!(
+        t.contains("30") && t.contains("48") && t.contains("90"),
+        "{t}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -74,7 +74,7 @@ fn reports(admin: &User) -> Vec<Received> {
 
 /// `reporter` opens /report and presses reason `reason`; returns the
 /// reason picker message.
-async fn report(reporter: &User, reason: &str) -> Received {
+pub(crate) async fn report(reporter: &User, reason: &str) -> Received {
     report_via(reporter, reason, false).await
 }
 
