@@ -291,6 +291,37 @@ pub enum DecideOutcome {
     },
 }
 
+/// An admin's command about the user behind an anonymous id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdminAction {
+    /// Ban for this long; None = forever.
+    Ban(Option<Duration>),
+    Unban,
+}
+
+/// What an admin's /ban or /unban did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdminOutcome {
+    /// No user has that anonymous id (mistyped, or past the retention).
+    Unknown,
+    /// Nothing changed: the ban in force (ms, 0 = forever, negative =
+    /// suspended) already ends as late, or (None) there is no ban to lift.
+    Unchanged {
+        ban: Option<i64>,
+    },
+    Banned {
+        user: i64,
+        user_lang: Lang,
+        /// The ban's end (ms since the epoch; 0 = forever).
+        until: i64,
+        /// The chat the ban ended.
+        partner: Option<(i64, Lang)>,
+    },
+    Unbanned {
+        user: i64,
+    },
+}
+
 /// A user's ban: until a time (ms since the epoch), forever, or suspended
 /// until an admin decides.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -57,6 +57,7 @@ const REPORTED: &str = "repd:";
 const REPORT_BUDGET: &str = "rl:rep:";
 const MOD_STATS: &str = "mst:";
 const ANON: &str = "anon:";
+const ANON_USER: &str = "anonu:";
 const BAN: &str = "ban:";
 const AUDIT: &str = "audit";
 const REPORTERS: &str = "rby:";
@@ -386,6 +387,11 @@ impl Keys {
         format!("{}{ANON}{user}", self.base)
     }
 
+    /// String: the user an anonymous id stands for (admins' `/ban ID`).
+    pub fn anon_user(&self, anon: &str) -> String {
+        format!("{}{ANON_USER}{anon}", self.base)
+    }
+
     /// String: ban end (ms, 0 = forever), PX until then.
     pub fn ban(&self, user: i64) -> String {
         format!("{}{BAN}{user}", self.base)
@@ -463,6 +469,8 @@ pub fn lua_prelude() -> String {
         ("report_budget", REPORT_BUDGET),
         ("mod_stats", MOD_STATS),
         ("anon", ANON),
+        // `anon_user(anonymous id)`: the reverse of `anon(user)`.
+        ("anon_user", ANON_USER),
         ("ban", BAN),
         ("reporters", REPORTERS),
     ];

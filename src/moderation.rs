@@ -14,7 +14,10 @@ use std::hash::{BuildHasher, Hasher};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::config::Settings;
-use crate::domain::{BlockOutcome, ChatId, DecideOutcome, Decision, Lang, Reason, ReportOutcome};
+use crate::domain::{
+    AdminAction, AdminOutcome, BlockOutcome, ChatId, DecideOutcome, Decision, Lang, Reason,
+    ReportOutcome,
+};
 use crate::store::moderation::ReportArgs;
 use crate::store::{Store, StoreResult};
 
@@ -133,6 +136,30 @@ impl ModerationService {
                 report,
                 decision,
                 admin,
+                self.retention_secs,
+                self.cooldown_secs,
+            )
+            .await
+    }
+}
+
+impl ModerationService {
+    /// An admin's /ban or /unban; the caller checked [`Self::is_admin`].
+    pub async fn admin_ban(
+        &self,
+        anon: &str,
+        action: AdminAction,
+        admin: i64,
+        at_ms: u64,
+        reason: &str,
+    ) -> StoreResult<AdminOutcome> {
+        self.store
+            .admin_ban(
+                anon,
+                action,
+                admin,
+                at_ms,
+                reason,
                 self.retention_secs,
                 self.cooldown_secs,
             )

@@ -66,6 +66,64 @@ pub fn help(lang: Lang) -> String {
     text_with("help", lang, &[("commands", &commands)])
 }
 
+/// An admin command: `/ban <anonymous id> <1d|7d|forever> [reason]` or
+/// `/unban <anonymous id> [reason]`. Not in [`Command`]: the tree tries it
+/// only for ADMIN_IDS, so for anyone else it is any unknown text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdminCommand {
+    Ban {
+        anon: String,
+        /// None = forever.
+        length: Option<std::time::Duration>,
+        reason: String,
+    },
+    Unban {
+        anon: String,
+        reason: String,
+    },
+    /// /ban or /unban with arguments that don't parse.
+    Usage,
+}
+
+impl AdminCommand {
+    /// `text` as an admin command (`/ban`, or `/ban@{bot}` naming this bot).
+    pub fn parse(text: &str, bot: &str) -> Option<AdminCommand> {
+        let mut words = text.split_whitespace();
+        let head = words.next()?.strip_prefix('/')?;
+        let name = match head.split_once('@') {
+            Some((name, to)) if to.eq_ignore_ascii_case(bot) => name,
+            Some(_) => return None,
+            None => head,
+        };
+        let is_ban = match name {
+            "ban" => true,
+            "unban" => false,
+            _ => return None,
+        };
+        let anon = match words.next() {
+            Some(a) if !a.is_empty() && a.bytes().all(|b| b.is_ascii_alphanumeric()) => a,
+            _ => return Some(AdminCommand::Usage),
+        };
+        let anon = anon.to_string();
+        if !is_ban {
+            let reason = words.collect::<Vec<_>>().join(" ");
+            return Some(AdminCommand::Unban { anon, reason });
+        }
+        let length = match words.next() {
+            Some("1d") => Some(BAN_DAY),
+            Some("7d") => Some(BAN_WEEK),
+            Some("forever") => None,
+            _ => return Some(AdminCommand::Usage),
+        };
+        let reason = words.collect::<Vec<_>>().join(" ");
+        Some(AdminCommand::Ban {
+            anon,
+            length,
+            reason,
+        })
+    }
+}
+
 /// A reply-keyboard button.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Button {
@@ -238,6 +296,42 @@ impl Callback {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn admin_commands_parse() {
+        use super::AdminCommand as A;
+        use crate::moderation::{BAN_DAY, BAN_WEEK};
+        let ban = |anon: &str, length, reason: &str| A::Ban {
+            anon: anon.into(),
+            length,
+            reason: reason.into(),
+        };
+        assert_eq!(
+            A::parse("/ban u1a 1d", "bot"),
+            Some(ban("u1a", Some(BAN_DAY), ""))
+        );
+        assert_eq!(
+            A::parse("/ban@Bot u1a 7d spam ads", "bot"),
+            Some(ban("u1a", Some(BAN_WEEK), "spam ads"))
+        );
+        assert_eq!(
+            A::parse("/ban u1a forever", "bot"),
+            Some(ban("u1a", None, ""))
+        );
+        assert_eq!(A::parse("/ban u1a 3d", "bot"), Some(A::Usage));
+        assert_eq!(A::parse("/ban", "bot"), Some(A::Usage));
+        assert_eq!(A::parse("/ban u*1 1d", "bot"), Some(A::Usage));
+        assert_eq!(
+            A::parse("/unban u1a", "bot"),
+            Some(A::Unban {
+                anon: "u1a".into(),
+                reason: String::new()
+            })
+        );
+        assert_eq!(A::parse("/ban@other u1a 1d", "bot"), None);
+        assert_eq!(A::parse("/banned u1a 1d", "bot"), None);
+        assert_eq!(A::parse("ban u1a 1d", "bot"), None);
+    }
+
     use super::*;
 
     #[test]

@@ -6,7 +6,7 @@ use teloxide::types::{
     CallbackQuery, ChatMemberUpdated, Message, MessageReactionUpdated, ReactionType,
 };
 
-use super::commands::{help, Button, Callback, Command};
+use super::commands::{help, AdminCommand, Button, Callback, Command};
 use super::content::{has_link, kind_of, veiled};
 use super::deps::{Deps, HandlerError, HandlerResult};
 use super::keyboards::{
@@ -14,12 +14,13 @@ use super::keyboards::{
     settings_buttons, show_held_button, Keyboard,
 };
 use super::reply::{deliver, overloaded, partner_gone, say, send, Delivery, Reply, Sent};
-use super::texts::{ban_text, text, text_with, user_lang, welcome, Lang};
+use super::texts::{ban_end, ban_text, text, text_with, user_lang, welcome, Lang};
 use super::timed::flush_album;
 use crate::config::LinkPolicy;
 use crate::domain::{
-    AlbumAdd, Ban, BlockOutcome, ChatId, CopyPair, DecideOutcome, Decision, Filed, LeaveOutcome,
-    MediaMode, Press, Reason, ReportOutcome, Route, SearchOutcome, Traffic,
+    AdminAction, AdminOutcome, AlbumAdd, Ban, BlockOutcome, ChatId, CopyPair, DecideOutcome,
+    Decision, Filed, LeaveOutcome, MediaMode, Press, Reason, ReportOutcome, Route, SearchOutcome,
+    Traffic,
 };
 use crate::telegram::{SendError, Slot};
 
@@ -390,18 +391,76 @@ async fn moderate(
             );
             say(deps, queue, Reply::body(done, lang)).await?;
             if let Some(until) = banned_until {
-                deps.metrics.bans.inc();
-                if let Some((p, p_lang)) = partner {
-                    let left = Reply::key("partner_left", p_lang).keyboard(Keyboard::Ended);
-                    say(deps, p, left).await?;
-                }
-                let ban = Ban::from_ms(until);
-                let note = Reply::body(ban_text(user_lang, ban), user_lang);
-                say(deps, user, note.keyboard(Keyboard::Idle)).await?;
+                tell_banned(deps, (user, user_lang), until, partner).await?;
             }
             Ok(())
         }
     }
+}
+
+/// A ban applied: the partner of the chat it ended is told neutrally (like
+/// a Stop), the banned user until when.
+async fn tell_banned(
+    deps: &Deps,
+    (user, user_lang): (i64, Lang),
+    until: i64,
+    partner: Option<(i64, Lang)>,
+) -> HandlerResult {
+    deps.metrics.bans.inc();
+    if let Some((p, p_lang)) = partner {
+        let left = Reply::key("partner_left", p_lang).keyboard(Keyboard::Ended);
+        say(deps, p, left).await?;
+    }
+    let note = Reply::body(ban_text(user_lang, Ban::from_ms(until)), user_lang);
+    say(deps, user, note.keyboard(Keyboard::Idle)).await
+}
+
+/// An admin's /ban or /unban (the tree routes it here only for ADMIN_IDS;
+/// for anyone else it is unknown text, relayed or hinted like any other).
+pub async fn admin(deps: Arc<Deps>, msg: Message, cmd: AdminCommand) -> HandlerResult {
+    let admin = msg.chat.id.0;
+    deps.metrics.command("admin");
+    let lang = deps
+        .chat
+        .user_view(admin, user_lang(msg.from.as_ref()))
+        .await?
+        .lang;
+    let (anon, action, reason) = match cmd {
+        AdminCommand::Usage => return say(&deps, admin, Reply::key("admin_usage", lang)).await,
+        AdminCommand::Ban {
+            anon,
+            length,
+            reason,
+        } => (anon, AdminAction::Ban(length), reason),
+        AdminCommand::Unban { anon, reason } => (anon, AdminAction::Unban, reason),
+    };
+    // The ban's end is reckoned from the command's date: handled twice, once.
+    let at_ms = u64::try_from(msg.date.timestamp_millis()).unwrap_or(0);
+    let id = [("id", anon.as_str())];
+    let body = match deps
+        .moderation
+        .admin_ban(&anon, action, admin, at_ms, &reason)
+        .await?
+    {
+        AdminOutcome::Unknown => text_with("admin_unknown", lang, &id),
+        AdminOutcome::Unchanged { ban: None } => text_with("admin_not_banned", lang, &id),
+        AdminOutcome::Unchanged { ban: Some(ms) } => {
+            let end = ban_end(lang, Ban::from_ms(ms));
+            text_with("admin_already", lang, &[id[0], ("ban", &end)])
+        }
+        AdminOutcome::Banned {
+            user,
+            user_lang,
+            until,
+            partner,
+        } => {
+            tell_banned(&deps, (user, user_lang), until, partner).await?;
+            let end = ban_end(lang, Ban::from_ms(until));
+            text_with("admin_banned", lang, &[id[0], ("ban", &end)])
+        }
+        AdminOutcome::Unbanned { .. } => text_with("admin_unbanned", lang, &id),
+    };
+    say(&deps, admin, Reply::body(body, lang)).await
 }
 
 async fn next(deps: &Deps, user: i64, tg: Lang) -> HandlerResult {

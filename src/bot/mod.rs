@@ -34,13 +34,14 @@ use teloxide::dispatching::{UpdateFilterExt, UpdateHandler};
 use teloxide::prelude::*;
 use teloxide::types::Me;
 
-use commands::{Button, Command};
+use commands::{AdminCommand, Button, Command};
 pub use deps::{is_transient, Deps, HandlerError, HandlerResult};
 
 /// The handler tree. Only private chats are served.
 pub fn schema() -> UpdateHandler<HandlerError> {
     let messages = Update::filter_message()
         .filter(|msg: Message| msg.chat.is_private())
+        .branch(dptree::filter_map(admin_command).endpoint(handlers::admin))
         .branch(teloxide::filter_command::<Command, _>().endpoint(handlers::command))
         .branch(
             dptree::filter_map(|msg: Message| msg.text().and_then(Button::parse))
@@ -57,6 +58,15 @@ pub fn schema() -> UpdateHandler<HandlerError> {
         .branch(Update::filter_message_reaction_updated().endpoint(handlers::reaction))
         .branch(Update::filter_callback_query().endpoint(handlers::callback))
         .branch(Update::filter_my_chat_member().endpoint(handlers::membership))
+}
+
+/// An admin command, only from ADMIN_IDS: for anyone else `/ban` and
+/// `/unban` fall through to the branches below like any unknown text.
+fn admin_command(msg: Message, deps: Arc<Deps>, me: Me) -> Option<AdminCommand> {
+    if !deps.moderation.is_admin(msg.from.as_ref()?.id.0 as i64) {
+        return None;
+    }
+    AdminCommand::parse(msg.text()?, me.username())
 }
 
 /// Handles one update with `tree` (built by [`schema`]); Ok also when no

@@ -78,6 +78,15 @@ pub fn ban_text(lang: Lang, ban: Ban) -> String {
     }
 }
 
+/// A ban's end as admins are told it ("until ... (UTC)", "forever").
+pub fn ban_end(lang: Lang, ban: Ban) -> String {
+    match ban {
+        Ban::Until(ms) => text_with("admin_ban_until", lang, &[("until", &utc(ms))]),
+        Ban::Forever => text("admin_ban_forever", lang),
+        Ban::Suspended => text("admin_ban_suspended", lang),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -17,19 +17,10 @@ local ulang = redis.call('HGET', K.user(u), 'lang') or 'en'
 local until_ms, p, plang = '', '', ''
 if action == 'ban' then
   local ms = tonumber(ARGV[4])
-  until_ms = 0
-  if ms > 0 then until_ms = math.floor(now + ms) end
-  -- A ban in force that ends later (or never) stays: a second report's
-  -- shorter ban never shortens it.
-  local cur = banned_until(u)
-  if cur == 0 then
-    until_ms, ms = 0, 0
-  elseif cur and cur > 0 and ms > 0 and cur > until_ms then
-    until_ms, ms = cur, cur - math.floor(now)
-  end
-  redis.call('HINCRBY', K.mod_stats(u), 'b', 1)
-  redis.call('EXPIRE', K.mod_stats(u), ret)
-  local o, ol = ban_user(u, until_ms, ms, tonumber(ARGV[7]))
+  local want = 0
+  if ms > 0 then want = math.floor(now + ms) end
+  local o, ol
+  until_ms, o, ol = ban_for(u, want, now, ret, tonumber(ARGV[7]))
   if o then p, plang = o, ol end
 else
   -- A suspension waits for an admin: any decision but a ban lifts it.

@@ -216,6 +216,26 @@ local function ban_user(u, value, px, cooldown)
   return nil
 end
 
+-- Bans `u` until `until_ms` (0 = forever) for a report decision or an
+-- admin's /ban, counting the ban in their moderation stats. A ban in force
+-- that ends later (or never) stays: a shorter ban never shortens it.
+-- Returns the ban's end and, when it ended a chat, the partner and their
+-- language.
+local function ban_for(u, until_ms, now, retention_s, cooldown)
+  local cur = banned_until(u)
+  if cur == 0 then
+    until_ms = 0
+  elseif cur and cur > 0 and until_ms > 0 and cur > until_ms then
+    until_ms = cur
+  end
+  local px = 0
+  if until_ms > 0 then px = math.max(1, until_ms - math.floor(now)) end
+  redis.call('HINCRBY', K.mod_stats(u), 'b', 1)
+  redis.call('EXPIRE', K.mod_stats(u), retention_s)
+  local o, ol = ban_user(u, until_ms, px, cooldown)
+  return until_ms, o, ol
+end
+
 -- Appends one moderation action to the audit trail, dropping entries older
 -- than `retention_s`.
 local function audit(now, retention_s, fields)

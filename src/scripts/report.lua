@@ -80,7 +80,9 @@ local function anon(u, candidate)
   local ak = K.anon(u)
   redis.call('SET', ak, candidate, 'NX')
   redis.call('EXPIRE', ak, ret)
-  return redis.call('GET', ak)
+  local got = redis.call('GET', ak)
+  redis.call('SET', K.anon_user(got), u, 'EX', ret)
+  return got
 end
 local me_anon, p_anon = anon(me, ARGV[10]), anon(partner, ARGV[11])
 if live then end_pair(me, partner, tonumber(ARGV[6])) end

@@ -2,7 +2,8 @@
 
 use super::{Store, StoreResult};
 use crate::domain::{
-    BlockOutcome, ChatId, DecideOutcome, Decision, Filed, Lang, Reason, ReportOutcome,
+    AdminAction, AdminOutcome, BlockOutcome, ChatId, DecideOutcome, Decision, Filed, Lang, Reason,
+    ReportOutcome,
 };
 
 /// The arguments of a report that are the same for every report.
@@ -159,6 +160,52 @@ impl Store {
                     Some(_) => Some((r.int(4)?, r.lang(5))),
                 },
             },
+            _ => return Err(r.unexpected()),
+        })
+    }
+
+    /// An admin's /ban or /unban of the user behind anonymous id `anon`;
+    /// `at_ms` is the command's date (a ban ends that long after it, so a
+    /// command handled twice bans once).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn admin_ban(
+        &self,
+        anon: &str,
+        action: AdminAction,
+        admin: i64,
+        at_ms: u64,
+        reason: &str,
+        retention_secs: u64,
+        cooldown_secs: u64,
+    ) -> StoreResult<AdminOutcome> {
+        let (name, ms) = match action {
+            AdminAction::Ban(d) => ("ban", d.map(|d| d.as_millis() as u64).unwrap_or(0)),
+            AdminAction::Unban => ("unban", 0),
+        };
+        let mut inv = self.scripts.admin_ban.prepare_invoke();
+        inv.arg(self.keys.base())
+            .arg(anon)
+            .arg(name)
+            .arg(ms)
+            .arg(admin)
+            .arg(retention_secs)
+            .arg(cooldown_secs)
+            .arg(at_ms)
+            .arg(reason);
+        let r = self.reply("admin_ban", &inv).await?;
+        Ok(match r.str(0) {
+            Some("unknown") => AdminOutcome::Unknown,
+            Some("unchanged") => AdminOutcome::Unchanged { ban: r.opt_int(1) },
+            Some("banned") => AdminOutcome::Banned {
+                user: r.int(1)?,
+                user_lang: r.lang(2),
+                until: r.int(3)?,
+                partner: match r.str(4) {
+                    Some("") | None => None,
+                    Some(_) => Some((r.int(4)?, r.lang(5))),
+                },
+            },
+            Some("unbanned") => AdminOutcome::Unbanned { user: r.int(1)? },
             _ => return Err(r.unexpected()),
         })
     }

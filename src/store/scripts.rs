@@ -47,6 +47,7 @@ pub(super) struct Scripts {
     pub block: Script,
     pub report: Script,
     pub decide: Script,
+    pub admin_ban: Script,
     pub report_queued: Script,
     /// Kept as source too: a pipeline that hits NOSCRIPT loads it again.
     pub map_store_source: String,
@@ -81,6 +82,7 @@ impl Scripts {
             block: script(include_str!("../scripts/block.lua")),
             report: script(include_str!("../scripts/report.lua")),
             decide: script(include_str!("../scripts/decide.lua")),
+            admin_ban: script(include_str!("../scripts/admin_ban.lua")),
             report_queued: script(include_str!("../scripts/report_queued.lua")),
             map_store_source,
             map_store_sha,
@@ -129,6 +131,7 @@ mod tests {
             ("block", include_str!("../scripts/block.lua")),
             ("report", include_str!("../scripts/report.lua")),
             ("decide", include_str!("../scripts/decide.lua")),
+            ("admin_ban", include_str!("../scripts/admin_ban.lua")),
             (
                 "report_queued",
                 include_str!("../scripts/report_queued.lua"),

@@ -531,3 +531,145 @@ async fn reports_are_rate_limited_per_reporter() {
         .assert_state(&alice, "chat", Some(&carol))
         .await;
 }
+
+/// `r`'s parameters without the ids that differ from message to message.
+fn shape(r: &Received) -> Value {
+    let mut p = r.params.clone();
+    if let Some(o) = p.as_object_mut() {
+        o.remove("message_id");
+    }
+    p
+}
+
+/// What `to` received after its first `after` messages, waiting for `n`.
+async fn next_received(to: &User, after: usize, n: usize) -> Vec<Received> {
+    to.tg
+        .wait_until(WAIT, || {
+            let got: Vec<Received> = to.received().into_iter().skip(after).collect();
+            (got.len() >= n).then_some(got)
+        })
+        .await
+        .unwrap_or_else(|| panic!("{} got fewer than {n} messages", to.info.first_name))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ban_and_unban_commands_work_for_admins_only_and_reveal_nothing_to_others() {
+    let admin_id = admin_id();
+    let cluster = Cluster::start_with(2, &[("ADMIN_IDS", &admin_id.to_string())]).await;
+    let db = Db::new(&cluster).await;
+    let admin = cluster.user_with(TgUser::new(admin_id, "Admin"));
+    let alice = cluster.user("Alice");
+    let bob = cluster.user("Bob");
+    let carol = cluster.user("Carol");
+    pair(&alice, &bob).await;
+    report(&alice, "spam").await;
+    wait_says(&alice, "report_thanks").await;
+    admin.wait_for("a report", is_report).await;
+    let anon = redis_str(&cluster, &cluster.keys().anon(bob.id()))
+        .await
+        .expect("bob's anonymous id");
+    pair(&bob, &carol).await;
+
+    // A non-admin's /ban is any unknown command: in a chat it is relayed
+    // like one, when idle it is hinted like one; nothing is banned.
+    let admin_before = admin.received().len();
+    let seen = bob.received().len();
+    carol.send_text(&format!("/frobnicate {anon} forever"));
+    let unknown = next_received(&bob, seen, 1).await;
+    carol.command(&format!("/ban {anon} forever"));
+    let ban = next_received(&bob, seen + 1, 1).await;
+    assert_eq!(unknown[0].method, ban[0].method);
+    assert_eq!(shape(&unknown[0]), shape(&ban[0]));
+    assert_eq!(ban[0].source.map(|s| s.0), Some(carol.id()));
+    db.assert_state(&bob, "chat", Some(&carol)).await;
+    assert_eq!(
+        redis_str(&cluster, &cluster.keys().ban(bob.id())).await,
+        None
+    );
+
+    // An admin's /ban: the chat ends, Bob is told until when, search refused.
+    let start = Instant::now();
+    admin.command(&format!("/ban {anon} 1d rude"));
+    let done = text_with("admin_banned", EN, &[("id", &anon), ("ban", "\u{1}")]);
+    let done = done.split('\u{1}').next().unwrap_or_default().to_string();
+    admin.wait_text(&done).await;
+    wait_says(&carol, "partner_left").await;
+    let banned = |r: &Received| {
+        r.text()
+            .is_some_and(|t| t.starts_with("You are banned from chatting until"))
+    };
+    bob.wait_for("the ban notice", banned).await;
+    println!("admin /ban took effect in {:?}", start.elapsed());
+    db.assert_state(&bob, "idle", None).await;
+    let ttl = pttl(&cluster, &cluster.keys().ban(bob.id())).await;
+    assert!(ttl > 86_400_000 - 60_000, "ban PTTL {ttl}");
+    let notices = bob.received().into_iter().filter(|r| banned(r)).count();
+    bob.command("/search");
+    bob.tg
+        .wait_until(WAIT, || {
+            (bob.received().into_iter().filter(|r| banned(r)).count() > notices).then_some(())
+        })
+        .await
+        .expect("search refused with the ban");
+    db.assert_state(&bob, "idle", None).await;
+
+    // Idle, a non-admin's /unban is hinted exactly like an unknown command.
+    let seen = carol.received().len();
+    carol.send_text(&format!("/frobnicate {anon}"));
+    let unknown = next_received(&carol, seen, 1).await;
+    carol.command(&format!("/unban {anon}"));
+    let unban = next_received(&carol, seen + 1, 1).await;
+    assert_eq!(shape(&unknown[0]), shape(&unban[0]));
+    assert!(redis_str(&cluster, &cluster.keys().ban(bob.id()))
+        .await
+        .is_some());
+    // Nothing of it reached the admin beyond their own command's answer.
+    let to_admin: Vec<String> = admin
+        .received()
+        .into_iter()
+        .skip(admin_before)
+        .filter_map(|r| r.text().map(str::to_string))
+        .collect();
+    assert_eq!(to_admin.len(), 1, "{to_admin:?}");
+
+    // /unban lifts it, once; the audit trail has both.
+    admin.command(&format!("/unban {anon}"));
+    admin
+        .wait_text(&text_with("admin_unbanned", EN, &[("id", &anon)]))
+        .await;
+    assert_eq!(
+        redis_str(&cluster, &cluster.keys().ban(bob.id())).await,
+        None
+    );
+    admin.command(&format!("/unban {anon}"));
+    admin
+        .wait_text(&text_with("admin_not_banned", EN, &[("id", &anon)]))
+        .await;
+    let mut conn = cluster.redis.conn().await;
+    let audit: Vec<(String, Vec<String>)> = redis::cmd("XRANGE")
+        .arg(cluster.keys().audit())
+        .arg("-")
+        .arg("+")
+        .query_async::<Vec<(String, Vec<String>)>>(&mut conn)
+        .await
+        .expect("XRANGE");
+    let actions: Vec<String> = audit
+        .iter()
+        .filter_map(|(_, f)| {
+            f.iter()
+                .position(|x| x == "action")
+                .map(|i| f[i + 1].clone())
+        })
+        .collect();
+    assert_eq!(actions, ["ban", "unban"], "{audit:?}");
+    bob.command("/search");
+    wait_says(&bob, "searching").await;
+
+    // Wrong arguments: the admin gets the usage, nothing changes.
+    admin.command("/ban nobody 3d");
+    admin.wait_text(&en("admin_usage")[..20]).await;
+    admin.command("/ban u0000000000 1d");
+    admin
+        .wait_text(&text_with("admin_unknown", EN, &[("id", "u0000000000")]))
+        .await;
+}
