@@ -248,7 +248,7 @@ async fn scan_all(cluster: &Cluster) -> Vec<String> {
 
 /// Every key of the cluster's prefix that names `id` (a `:`-separated part of
 /// its name) or holds it (a zset or set member, a hash value pointing at
-/// it), the prefix cut off; sorted.
+/// it, a string equal to it), the prefix cut off; sorted.
 async fn traces_of(cluster: &Cluster, id: i64) -> Vec<String> {
     let mut conn = cluster.redis.conn().await;
     let base = cluster.keys().base().to_string();
@@ -289,6 +289,12 @@ async fn traces_of(cluster: &Cluster, id: i64) -> Vec<String> {
                     .iter()
                     .any(|v| *v == me || v.starts_with(&format!("{me}:")))
             }
+            "string" => redis::cmd("GET")
+                .arg(&key)
+                .query_async::<Option<String>>(&mut conn)
+                .await
+                .expect("GET")
+                .is_some_and(|v| v == me),
             _ => false,
         };
         if holds {
@@ -383,6 +389,13 @@ async fn deletedata_ends_the_chat_and_erases_every_key_of_the_user_but_kept_mode
         "{before:?}"
     );
 
+    let mut conn = cluster.redis.conn().await;
+    let anon: String = redis::cmd("GET")
+        .arg(cluster.keys().anon(alice.id()))
+        .query_async(&mut conn)
+        .await
+        .expect("alice's anonymous id");
+
     alice.command("/deletedata");
     wait_says(&alice, "deletedata_done").await;
     wait_says(&dave, "partner_left").await;
@@ -404,6 +417,7 @@ async fn deletedata_ends_the_chat_and_erases_every_key_of_the_user_but_kept_mode
         // Alice's anonymous id (matches the kept reports), her moderation
         // counts, the reporters within the auto-suspend window.
         format!("anon:{}", alice.id()),
+        format!("anonu:{anon} (string)"),
         format!("mst:{}", alice.id()),
         format!("rby:{}", alice.id()),
         // The two reports, by her and about her.
