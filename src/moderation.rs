@@ -83,17 +83,19 @@ impl ModerationService {
     /// Which chat a report of `user`'s would be about (changes nothing).
     pub async fn report_target(&self, user: i64, tg: Lang) -> StoreResult<ReportOutcome> {
         self.store
-            .report(user, None, None, Some(tg), &self.report_args())
+            .report(user, None, None, None, Some(tg), &self.report_args())
             .await
     }
 
     /// Files a report about chat `chat` of `user`'s (their current one, or
-    /// the one that ended within the report window).
+    /// the one that ended within the report window); `message`, a copy of
+    /// the partner's message in the reporter's chat, leads the evidence.
     pub async fn report(
         &self,
         user: i64,
         chat: ChatId,
         reason: Reason,
+        message: Option<i32>,
         tg: Lang,
     ) -> StoreResult<ReportOutcome> {
         self.store
@@ -101,6 +103,7 @@ impl ModerationService {
                 user,
                 Some(chat),
                 Some(reason),
+                message,
                 Some(tg),
                 &self.report_args(),
             )

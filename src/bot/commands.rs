@@ -193,7 +193,9 @@ pub enum Callback {
     /// Report the partner of that chat for this reason. The chat id only
     /// selects among the presser's own chats: the store never takes a
     /// partner from it.
-    Report(Reason, ChatId),
+    /// A reason for a report of chat `chat`; with a message id (in the
+    /// reporter's chat) when /report replied to one of the partner's messages.
+    Report(Reason, ChatId, Option<i32>),
     /// An admin's decision on report `u64`.
     Moderate(Decision, u64),
 }
@@ -225,7 +227,8 @@ impl Callback {
             Callback::DeclineRules => "rules:decline".into(),
             Callback::ShowHeld { from, message } => format!("show:{from}:{message}"),
             Callback::ReportPick(chat) => format!("rp:{chat}"),
-            Callback::Report(r, chat) => format!("rr:{}:{chat}", r.code()),
+            Callback::Report(r, chat, None) => format!("rr:{}:{chat}", r.code()),
+            Callback::Report(r, chat, Some(m)) => format!("rr:{}:{chat}:{m}", r.code()),
             Callback::Moderate(d, id) => {
                 let code = DECISIONS
                     .iter()
@@ -278,10 +281,15 @@ impl Callback {
             }
             ("rp", chat) => chat.parse().ok().map(Callback::ReportPick),
             ("rr", rest) => {
-                let (reason, chat) = rest.split_once(':')?;
+                let (reason, rest) = rest.split_once(':')?;
+                let (chat, message) = match rest.split_once(':') {
+                    Some((chat, m)) => (chat, Some(m.parse().ok().filter(|m: &i32| *m > 0)?)),
+                    None => (rest, None),
+                };
                 Some(Callback::Report(
                     Reason::from_code(reason)?,
                     chat.parse().ok()?,
+                    message,
                 ))
             }
             ("md", rest) => {
@@ -376,7 +384,8 @@ mod tests {
                 message: 7,
             },
             Callback::ReportPick(7),
-            Callback::Report(Reason::Minor, 42),
+            Callback::Report(Reason::Minor, 42, None),
+            Callback::Report(Reason::Other, u64::MAX, Some(i32::MAX)),
             Callback::Moderate(Decision::Ban(Some(BAN_WEEK)), 3),
             Callback::Moderate(Decision::Ban(None), 3),
             Callback::Moderate(Decision::FalseReport, 9),

@@ -43,7 +43,7 @@ pub async fn command(deps: Arc<Deps>, msg: Message, cmd: Command) -> HandlerResu
         Command::Next => next(&deps, user, tg).await,
         Command::Stop => stop(&deps, user, tg).await,
         Command::Block => block(&deps, user, tg).await,
-        Command::Report => report_start(&deps, user, tg).await,
+        Command::Report => report_start(&deps, user, tg, replied(&msg)).await,
         Command::Start | Command::Help | Command::Rules => {
             let view = deps.chat.user_view(user, tg).await?;
             let body = match cmd {
@@ -108,7 +108,7 @@ pub async fn button(deps: Arc<Deps>, msg: Message, button: Button) -> HandlerRes
         Button::Search => search(&deps, user, tg).await,
         Button::Next => next(&deps, user, tg).await,
         Button::Cancel | Button::Stop => stop(&deps, user, tg).await,
-        Button::Report => report_start(&deps, user, tg).await,
+        Button::Report => report_start(&deps, user, tg, replied(&msg)).await,
     }
 }
 
@@ -249,10 +249,20 @@ async fn block(deps: &Deps, user: i64, tg: Lang) -> HandlerResult {
 
 /// /report or the Report button: the reasons for the current chat, or for
 /// the one that ended within the report window.
-async fn report_start(deps: &Deps, user: i64, tg: Lang) -> HandlerResult {
+/// The message (in the user's own chat) a command replied to.
+fn replied(msg: &Message) -> Option<i32> {
+    msg.reply_to_message().map(|r| r.id.0)
+}
+
+/// /report (or the Report button): the reason picker for the current or
+/// last chat. As a reply to one of the partner's messages, the buttons
+/// carry its id; the report script checks it is one (callback data can be
+/// forged) and puts it first in the evidence.
+async fn report_start(deps: &Deps, user: i64, tg: Lang, message: Option<i32>) -> HandlerResult {
     match deps.moderation.report_target(user, tg).await? {
         ReportOutcome::Pick { lang, chat } => {
-            let reply = Reply::key("report_pick", lang).buttons(report_reasons(lang, chat));
+            let reasons = report_reasons(lang, chat, message);
+            let reply = Reply::key("report_pick", lang).buttons(reasons);
             say(deps, user, reply).await
         }
         other => report_refused(deps, user, other).await,
@@ -278,8 +288,13 @@ async fn file_report(
     tg: Lang,
     chat: ChatId,
     reason: Reason,
+    message: Option<i32>,
 ) -> HandlerResult {
-    let f = match deps.moderation.report(user, chat, reason, tg).await? {
+    let f = match deps
+        .moderation
+        .report(user, chat, reason, message, tg)
+        .await?
+    {
         ReportOutcome::Filed(f) => f,
         other => return report_refused(deps, user, other).await,
     };
@@ -781,12 +796,13 @@ pub async fn callback(deps: Arc<Deps>, q: CallbackQuery) -> HandlerResult {
         Some(Callback::ReportPick(chat)) => {
             answer(None).await?;
             let lang = deps.chat.user_view(user, tg).await?.lang;
-            let reply = Reply::key("report_pick", lang).buttons(report_reasons(lang, chat));
+            let reasons = report_reasons(lang, chat, None);
+            let reply = Reply::key("report_pick", lang).buttons(reasons);
             return say(&deps, user, reply).await;
         }
-        Some(Callback::Report(reason, chat)) => {
+        Some(Callback::Report(reason, chat, message)) => {
             answer(None).await?;
-            return file_report(&deps, user, tg, chat, reason).await;
+            return file_report(&deps, user, tg, chat, reason, message).await;
         }
         Some(Callback::Moderate(decision, report)) => {
             return moderate(&deps, &q, decision, report).await;

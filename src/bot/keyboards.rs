@@ -136,11 +136,11 @@ pub fn reason_text(r: Reason, lang: Lang) -> String {
 }
 
 /// The report reasons for chat `chat`, one per row.
-pub fn report_reasons(lang: Lang, chat: ChatId) -> InlineKeyboardMarkup {
+pub fn report_reasons(lang: Lang, chat: ChatId, message: Option<i32>) -> InlineKeyboardMarkup {
     InlineKeyboardMarkup::new(Reason::ALL.iter().map(|&r| {
         vec![InlineKeyboardButton::callback(
             reason_text(r, lang),
-            Callback::Report(r, chat).data(),
+            Callback::Report(r, chat, message).data(),
         )]
     }))
 }

@@ -13,6 +13,10 @@
 -- ARGV[7] reports per hour   ARGV[8] retention s   ARGV[9] evidence messages
 -- ARGV[10] new anonymous id for the reporter   ARGV[11] for the reported user
 -- ARGV[12] weight that suspends (0 = never)   ARGV[13] suspend window ms
+-- ARGV[14] message id in the reporter's chat the report replied to ('' = none):
+--   it leads the evidence if it is a copy of the partner's message in that
+--   chat (its message map points into the partner's chat, and it is among
+--   the copies the reporter received in that chat); else it is ignored
 -- Returns {'pick', lang, chat} | {'expired', lang} | {'duplicate', lang}
 --       | {'limited', lang}
 --       | {'reported', lang, id, partner, partner_lang, ended '0'|'1',
@@ -33,15 +37,18 @@ if not partner or partner == me then return {'expired', lang} end
 -- The reply for report `id`, from its hash (also for a retry), then the
 -- evidence ids of its chat.
 local function filed(id)
-  local f = redis.call('HMGET', K.report(id), 'u', 'ended', 'ra', 'ua', 'pr', 'pb', 'sus', 'o', 'ol')
+  local f = redis.call('HMGET', K.report(id), 'u', 'ended', 'ra', 'ua', 'pr', 'pb', 'sus', 'o', 'ol', 'm')
   local plang = redis.call('HGET', K.user(f[1]), 'lang') or 'en'
   local out = {'reported', lang, id, f[1], plang, f[2], f[3], f[4], f[5], f[6], f[7],
     f[8] or '', f[9] or ''}
+  -- The message replied to first, then the last few as they arrived.
+  local first = f[10] or ''
   local ev, limit = {}, tonumber(ARGV[9])
   for _, e in ipairs(redis.call('LRANGE', K.evidence(me), 0, -1)) do
     local c, m = string.match(e, '^(%d+):(%d+)$')
-    if c == chat and #ev < limit then table.insert(ev, 1, m) end
+    if c == chat and m ~= first and #ev < limit then table.insert(ev, 1, m) end
   end
+  if first ~= '' then table.insert(out, first) end
   for _, m in ipairs(ev) do table.insert(out, m) end
   return out
 end
@@ -64,11 +71,24 @@ local n = redis.call('INCR', bk)
 if n == 1 then redis.call('EXPIRE', bk, 3600) end
 if n > tonumber(ARGV[7]) then return {'limited', lang} end
 
+-- The message replied to, found through the reporter's own message map,
+-- only if it is a copy the reporter received from the partner in this chat.
+local first = ''
+local m = ARGV[14]
+if m ~= '' and string.match(m, '^%d+$') then
+  local other = redis.call('HGET', K.message_map(me, m), m)
+  if other and string.match(other, '^(-?%d+):') == partner then
+    for _, e in ipairs(redis.call('LRANGE', K.evidence(me), 0, -1)) do
+      if e == chat .. ':' .. m then first = m break end
+    end
+  end
+end
+
 local now, ret = now_ms(), tonumber(ARGV[8])
 local id = redis.call('INCR', K.report_seq())
 local rk = K.report(id)
 redis.call('HSET', rk, 'by', me, 'u', partner, 'r', ARGV[4], 'c', chat, 'st', 'open',
-  'at', math.floor(now))
+  'at', math.floor(now), 'm', first)
 redis.call('EXPIRE', rk, ret)
 redis.call('SET', dk, id, 'EX', ret)
 local sk = K.mod_stats(partner)

@@ -53,6 +53,7 @@ impl Store {
         reporter: i64,
         chat: Option<ChatId>,
         reason: Option<Reason>,
+        message: Option<i32>,
         tg: Option<Lang>,
         a: &ReportArgs,
     ) -> StoreResult<ReportOutcome> {
@@ -69,7 +70,8 @@ impl Store {
             .arg(&a.anon.0)
             .arg(&a.anon.1)
             .arg(a.suspend_weight)
-            .arg(a.suspend_window_ms);
+            .arg(a.suspend_window_ms)
+            .arg(message.map(|m| m.to_string()).unwrap_or_default());
         let r = self.reply("report", &inv).await?;
         let lang = r.lang(1);
         Ok(match (r.str(0), reason) {

@@ -673,3 +673,91 @@ async fn ban_and_unban_commands_work_for_admins_only_and_reveal_nothing_to_other
         .wait_text(&text_with("admin_unknown", EN, &[("id", "u0000000000")]))
         .await;
 }
+
+/// The evidence copies the admin received after their first `after` messages.
+async fn evidence_after(admin: &User, after: usize, n: usize) -> Vec<String> {
+    admin
+        .tg
+        .wait_until(WAIT, || {
+            let c: Vec<String> = admin
+                .received()
+                .into_iter()
+                .skip(after)
+                .filter(|r| r.method == "copyMessage")
+                .filter_map(|r| r.text().map(str::to_string))
+                .collect();
+            (c.len() >= n).then_some(c)
+        })
+        .await
+        .unwrap_or_else(|| panic!("fewer than {n} evidence copies: {:#?}", admin.received()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn report_as_a_reply_puts_that_message_first_in_the_evidence() {
+    let admin_id = admin_id();
+    let cluster = Cluster::start_with(1, &[("ADMIN_IDS", &admin_id.to_string())]).await;
+    let admin = cluster.user_with(TgUser::new(admin_id, "Admin"));
+    let alice = cluster.user("Alice");
+    let bob = cluster.user("Bob");
+    let carol = cluster.user("Carol");
+    pair(&alice, &bob).await;
+    let mut copies = Vec::new();
+    for t in ["the bad one", "b2", "b3", "b4", "b5", "b6", "b7"] {
+        bob.send_text(t);
+        copies.push(alice.wait_text(t).await);
+    }
+    let mine = alice.send_text("alice's own");
+    bob.wait_text("alice's own").await;
+
+    // /report as a reply to Bob's first message: it leads, then the last five.
+    let pick = expect_after(&alice, "report_pick", EN, || {
+        alice
+            .tg
+            .reply_command(&alice.info, copies[0].message_id, "/report")
+            .expect("the copy exists");
+    })
+    .await;
+    let data = buttons(&pick)
+        .into_iter()
+        .find(|d| d.starts_with("rr:spam:"))
+        .expect("spam button");
+    assert!(
+        data.ends_with(&format!(":{}", copies[0].message_id)),
+        "{data}"
+    );
+    let seen = admin.received().len();
+    press(&alice, pick.message_id, &data).await;
+    wait_says(&alice, "report_thanks").await;
+    let evidence = evidence_after(&admin, seen, 6).await;
+    assert_eq!(evidence, ["the bad one", "b3", "b4", "b5", "b6", "b7"]);
+
+    // A forged button naming the reporter's own message (a map entry into
+    // the partner's chat, but not a copy received) adds nothing of hers.
+    pair(&carol, &bob).await;
+    bob.send_text("c1");
+    carol.wait_text("c1").await;
+    let own = carol.send_text("carol's own");
+    bob.wait_text("carol's own").await;
+    let pick = expect_after(&carol, "report_pick", EN, || {
+        carol.command("/report");
+    })
+    .await;
+    let plain = buttons(&pick)
+        .into_iter()
+        .find(|d| d.starts_with("rr:spam:"))
+        .expect("spam button");
+    let seen = admin.received().len();
+    press(
+        &carol,
+        pick.message_id,
+        &format!("{plain}:{}", own.message_id),
+    )
+    .await;
+    wait_says(&carol, "report_thanks").await;
+    let evidence = evidence_after(&admin, seen, 1).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let evidence_later = evidence_after(&admin, seen, 1).await;
+    assert_eq!(evidence, ["c1"]);
+    assert_eq!(evidence_later, ["c1"]);
+    let _ = mine;
+}
