@@ -348,8 +348,9 @@ async fn a_report_after_the_chat_and_a_ban_end_the_new_chat_on_every_replica() {
             .is_some_and(|t| t.starts_with("You are banned from chatting until"))
     })
     .await;
+    println!("ban across three replicas took {:?}", start.elapsed());
     assert!(
-        start.elapsed() < Duration::from_secs(3),
+        start.elapsed() < Duration::from_secs(1),
         "{:?}",
         start.elapsed()
     );
