@@ -205,22 +205,6 @@ async fn copy_of(to: &User, from: &User, sent: Sent) -> Received {
     .await
 }
 
-/// Presses an inline button and waits until the bot answered the callback.
-async fn press(u: &User, message_id: i32, data: &str) {
-    let cb =
-        u.tg.press_button(&u.info, message_id, data)
-            .expect("button's message exists");
-    let answered =
-        u.tg.wait_until(WAIT, || {
-            u.tg.callback_answers()
-                .iter()
-                .any(|a| a["callback_query_id"].as_str() == Some(cb.callback_query_id.as_str()))
-                .then_some(())
-        })
-        .await;
-    assert!(answered.is_some(), "callback {data} never answered");
-}
-
 /// `a` searches alone, then `b` searches: both are told they found someone.
 pub(crate) async fn pair(a: &User, b: &User) {
     expect_after(a, "searching", EN, || {
@@ -1312,7 +1296,7 @@ async fn replies_follow_the_users_language_and_the_language_button() {
         data.contains(&"lang:en".to_string()) && data.contains(&"lang:ru".to_string()),
         "{data:?}"
     );
-    press(&alice, prompt.message_id, "lang:ru").await;
+    alice.press(prompt.message_id, "lang:ru").await;
     wait_says_in(&alice, "language_set", RU).await;
     let searching = expect_after(&alice, "searching", RU, || {
         alice.command("/search");
@@ -1343,7 +1327,7 @@ async fn toggle(u: &User, lang: Lang, setting: &str) {
             && buttons.contains(&"set:protect:1".to_string()),
         "{buttons:?}"
     );
-    press(u, menu.message_id, &format!("{setting}:1")).await;
+    u.press(menu.message_id, &format!("{setting}:1")).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

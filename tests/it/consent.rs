@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use crate::chat::{
     barrier, count, en, expect_after, int, pair, summary, wait_nth_in, wait_says, Db, EN,
 };
-use crate::harness::{eventually, Cluster, User, WAIT};
+use crate::harness::{eventually, inline_buttons, Cluster, User, WAIT};
 use crate::moderation::report;
 
 /// The rules prompt: the rules, the 18+ line, accept and decline buttons.
@@ -29,44 +29,17 @@ async fn wait_prompt(u: &User, n: usize) -> Received {
         .unwrap_or_else(|| panic!("no rules prompt #{n}: {:#?}", summary(u)))
 }
 
-/// Callback data of the inline buttons on `r`.
-fn buttons(r: &Received) -> Vec<String> {
-    r.content["reply_markup"]["inline_keyboard"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .flat_map(|row| row.as_array().cloned().unwrap_or_default())
-        .filter_map(|b| b["callback_data"].as_str().map(str::to_string))
-        .collect()
-}
-
-/// Presses `data` under message `message_id` and waits for the answer.
-async fn press(u: &User, message_id: i32, data: &str) {
-    let cb =
-        u.tg.press_button(&u.info, message_id, data)
-            .expect("button's message exists");
-    let answered =
-        u.tg.wait_until(WAIT, || {
-            u.tg.callback_answers()
-                .iter()
-                .any(|a| a["callback_query_id"].as_str() == Some(cb.callback_query_id.as_str()))
-                .then_some(())
-        })
-        .await;
-    assert!(answered.is_some(), "callback {data} never answered");
-}
-
 /// Searches, gets the prompt and accepts; waits for the search reply `then`.
 async fn accept_and_search(u: &User, then: &str) {
     let n = prompts(u).len() + 1;
     u.command("/search");
     let prompt = wait_prompt(u, n).await;
-    let accept = buttons(&prompt)
+    let accept = inline_buttons(&prompt)
         .into_iter()
         .find(|d| d.starts_with("rules:accept:"))
         .expect("an accept button");
     let before = count(u, then);
-    press(u, prompt.message_id, &accept).await;
+    u.press(prompt.message_id, &accept).await;
     wait_nth_in(u, then, EN, before + 1).await;
 }
 
@@ -88,7 +61,7 @@ async fn the_first_search_waits_for_the_rules_and_a_new_version_asks_again() {
     alice.command("/search");
     let prompt = wait_prompt(&alice, 1).await;
     assert_eq!(
-        buttons(&prompt),
+        inline_buttons(&prompt),
         vec!["rules:accept:1".to_string(), "rules:decline".to_string()]
     );
     barrier(&alice, EN).await;
@@ -96,11 +69,11 @@ async fn the_first_search_waits_for_the_rules_and_a_new_version_asks_again() {
     assert_eq!(count(&alice, "searching"), 0);
 
     // Declining: no search, and Search shows the prompt again.
-    press(&alice, prompt.message_id, "rules:decline").await;
+    alice.press(prompt.message_id, "rules:decline").await;
     wait_says(&alice, "rules_declined").await;
     db.assert_state(&alice, "idle", None).await;
     // A forged or stale version accepts nothing: the prompt comes again.
-    press(&alice, prompt.message_id, "rules:accept:2").await;
+    alice.press(prompt.message_id, "rules:accept:2").await;
     wait_prompt(&alice, 2).await;
     db.assert_state(&alice, "idle", None).await;
 
@@ -134,13 +107,15 @@ async fn the_first_search_waits_for_the_rules_and_a_new_version_asks_again() {
     let before = prompts(&alice).len();
     alice.command("/search");
     let again = wait_prompt(&alice, before + 1).await;
-    assert!(buttons(&again).contains(&"rules:accept:2".to_string()));
+    assert!(inline_buttons(&again).contains(&"rules:accept:2".to_string()));
     // The button under the old prompt (version 1) does not accept version 2.
-    press(&alice, prompt.message_id, "rules:accept:1").await;
+    alice.press(prompt.message_id, "rules:accept:1").await;
     wait_prompt(&alice, before + 2).await;
     barrier(&alice, EN).await;
     db.assert_state(&alice, "idle", None).await;
-    press(&alice, again.message_id, &Callback::AcceptRules(2).data()).await;
+    alice
+        .press(again.message_id, &Callback::AcceptRules(2).data())
+        .await;
     wait_nth_in(&alice, "searching", EN, 3).await;
     db.assert_state(&alice, "search", None).await;
 }
@@ -317,7 +292,7 @@ async fn deletedata_ends_the_chat_and_erases_every_key_of_the_user_but_kept_mode
     // (evidence ids), and a report Alice made (ends the chat, blocks Bob).
     alice.command("/settings");
     let settings = wait_says(&alice, "settings_title").await;
-    press(&alice, settings.message_id, "set:protect:1").await;
+    alice.press(settings.message_id, "set:protect:1").await;
     consented_pair(&alice, &bob).await;
     let hi = alice.send_text("hi bob");
     bob.wait_for("alice's hi", |r| {
@@ -475,7 +450,7 @@ async fn a_link_early_in_a_chat_is_held_until_the_receiver_taps_and_later_passes
     let link = alice.send_text("see https://example.com/me");
     let ask = wait_says(&bob, "link_held").await;
     wait_says(&alice, "link_held_sender").await;
-    let show = buttons(&ask);
+    let show = inline_buttons(&ask);
     assert_eq!(
         show,
         vec![format!("show:{}:{}", alice.id(), link.message_id)]
@@ -488,17 +463,16 @@ async fn a_link_early_in_a_chat_is_held_until_the_receiver_taps_and_later_passes
     );
 
     // A forged button (a message that is not held) shows nothing.
-    press(
-        &bob,
+    bob.press(
         ask.message_id,
         &format!("show:{}:{}", alice.id(), first.message_id),
     )
     .await;
     // The real one shows it, once, however often it is pressed.
-    press(&bob, ask.message_id, &show[0]).await;
+    bob.press(ask.message_id, &show[0]).await;
     let shown = copy(link).await;
     assert_eq!(shown.text(), Some("see https://example.com/me"));
-    press(&bob, ask.message_id, &show[0]).await;
+    bob.press(ask.message_id, &show[0]).await;
     barrier(&bob, EN).await;
     assert_eq!(copies_of(&cluster, &alice, first.message_id), 1);
     assert_eq!(copies_of(&cluster, &alice, link.message_id), 1);
@@ -605,7 +579,7 @@ async fn settings_buttons_of(u: &User) -> (i32, Vec<String>) {
     let before = count(u, "settings_title");
     u.command("/settings");
     let m = wait_nth_in(u, "settings_title", EN, before + 1).await;
-    (m.message_id, buttons(&m))
+    (m.message_id, inline_buttons(&m))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -623,11 +597,11 @@ async fn media_from_strangers_can_arrive_blurred_or_as_text_only() {
     // Alice protects her messages; Bob asks for blurred media.
     let (id, data) = settings_buttons_of(&alice).await;
     assert!(data.contains(&"set:protect:1".to_string()), "{data:?}");
-    press(&alice, id, "set:protect:1").await;
+    alice.press(id, "set:protect:1").await;
     let (id, data) = settings_buttons_of(&bob).await;
     assert!(data.contains(&"set:media:blur".to_string()), "{data:?}");
-    press(&bob, id, "set:media:blur").await;
-    press(&bob, id, "set:media:blur").await; // twice: still blurred
+    bob.press(id, "set:media:blur").await;
+    bob.press(id, "set:media:blur").await; // twice: still blurred
 
     for (kind, method) in [("photo", "sendPhoto"), ("video", "sendVideo")] {
         let sent = if kind == "photo" {
@@ -685,7 +659,7 @@ async fn media_from_strangers_can_arrive_blurred_or_as_text_only() {
     // Text only: a short text and the caption, no media.
     let (id, data) = settings_buttons_of(&bob).await;
     assert!(data.contains(&"set:media:text".to_string()), "{data:?}");
-    press(&bob, id, "set:media:text").await;
+    bob.press(id, "set:media:text").await;
     alice.tg.send_photo(&alice.info, Some("hidden caption"));
     let got = bob.wait_text("hidden caption").await;
     assert_eq!(got.method, "sendMessage");
@@ -695,7 +669,7 @@ async fn media_from_strangers_can_arrive_blurred_or_as_text_only() {
     assert!(truthy(&got.params["protect_content"]), "{got:#?}");
 
     // A forged value changes nothing.
-    press(&bob, id, "set:media:loud").await;
+    bob.press(id, "set:media:loud").await;
     let (_, data) = settings_buttons_of(&bob).await;
     assert!(data.contains(&"set:media:show".to_string()), "{data:?}");
 }

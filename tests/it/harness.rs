@@ -279,9 +279,40 @@ pub struct User {
     pub info: TgUser,
 }
 
+/// Callback data of the inline buttons on `r`.
+pub fn inline_buttons(r: &Received) -> Vec<String> {
+    r.content["reply_markup"]["inline_keyboard"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|row| row.as_array().cloned().unwrap_or_default())
+        .filter_map(|b| b["callback_data"].as_str().map(str::to_string))
+        .collect()
+}
+
 impl User {
     pub fn id(&self) -> i64 {
         self.info.id
+    }
+
+    /// Presses the inline button `data` under message `message_id` and
+    /// waits until the bot answered that callback.
+    pub async fn press(&self, message_id: i32, data: &str) {
+        let cb = self
+            .tg
+            .press_button(&self.info, message_id, data)
+            .expect("button's message exists");
+        let answered = self
+            .tg
+            .wait_until(WAIT, || {
+                self.tg
+                    .callback_answers()
+                    .iter()
+                    .any(|a| a["callback_query_id"].as_str() == Some(cb.callback_query_id.as_str()))
+                    .then_some(())
+            })
+            .await;
+        assert!(answered.is_some(), "callback {data} never answered");
     }
 
     pub fn send_text(&self, text: &str) -> Sent {

@@ -10,24 +10,13 @@ use anonchat_testkit::fake::{Received, TgUser};
 use serde_json::Value;
 
 use crate::chat::{barrier, count, en, expect_after, pair, says, wait_says, Db, EN};
-use crate::harness::{eventually, Cluster, User, WAIT};
+use crate::harness::{eventually, inline_buttons, Cluster, User, WAIT};
 
 /// Admin ids, outside the range `Cluster::user` hands out.
 static NEXT_ADMIN: AtomicI64 = AtomicI64::new(7_000_000);
 
 fn admin_id() -> i64 {
     NEXT_ADMIN.fetch_add(1, Ordering::Relaxed)
-}
-
-/// Callback data of the inline buttons on `r`.
-fn buttons(r: &Received) -> Vec<String> {
-    r.content["reply_markup"]["inline_keyboard"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .flat_map(|row| row.as_array().cloned().unwrap_or_default())
-        .filter_map(|b| b["callback_data"].as_str().map(str::to_string))
-        .collect()
 }
 
 /// Labels of the reply keyboard sent with `r`.
@@ -88,7 +77,7 @@ async fn report_via(reporter: &User, reason: &str, button: bool) -> Received {
         }
     })
     .await;
-    let data = buttons(&pick)
+    let data = inline_buttons(&pick)
         .into_iter()
         .find(|d| d.starts_with(&format!("rr:{reason}:")))
         .unwrap_or_else(|| panic!("no {reason} button on {:?}", pick.content));
@@ -205,7 +194,7 @@ async fn a_report_reaches_admins_with_evidence_and_a_ban_applies_once() {
             "the report reveals {secret}: {body}"
         );
     }
-    let decisions = buttons(&queued);
+    let decisions = inline_buttons(&queued);
     assert_eq!(decisions.len(), 5, "{decisions:?}");
     // Evidence: copies of Bob's messages from Alice's own chat, protected.
     let copies = admin
@@ -232,7 +221,7 @@ async fn a_report_reaches_admins_with_evidence_and_a_ban_applies_once() {
     let _ = before_bob;
 
     // Replayed and forged report buttons: nothing more.
-    let replay = buttons(&pick)
+    let replay = inline_buttons(&pick)
         .into_iter()
         .find(|d| d.starts_with("rr:spam:"))
         .expect("spam button");
@@ -336,7 +325,7 @@ async fn a_report_after_the_chat_and_a_ban_end_the_new_chat_on_every_replica() {
     wait_says(&alice, "report_thanks").await;
     let queued = admin.wait_for("a report", is_report).await;
     db.assert_state(&bob, "chat", Some(&carol)).await;
-    let ban_day = buttons(&queued)
+    let ban_day = inline_buttons(&queued)
         .into_iter()
         .find(|d| d.starts_with("md:b1:"))
         .expect("ban 1 day");
@@ -449,7 +438,7 @@ async fn three_distinct_reporters_suspend_until_an_admin_decides() {
     .await
     .expect("search refused while suspended");
     // Dismissing lifts the suspension.
-    let dismiss = buttons(&queued[2])
+    let dismiss = inline_buttons(&queued[2])
         .into_iter()
         .find(|d| d.starts_with("md:dm:"))
         .expect("dismiss");
@@ -460,7 +449,7 @@ async fn three_distinct_reporters_suspend_until_an_admin_decides() {
     .await;
     // A ban forever, then a 1-day ban from another report: still forever.
     let decision = |q: &Received, code: &str| {
-        buttons(q)
+        inline_buttons(q)
             .into_iter()
             .find(|d| d.starts_with(&format!("md:{code}:")))
             .expect("decision button")
@@ -491,7 +480,7 @@ async fn a_reporter_judged_false_weighs_less_toward_a_suspension() {
     pair(&r1, &x).await;
     report(&r1, "other").await;
     let q = admin.wait_for("a report", is_report).await;
-    let false_report = buttons(&q)
+    let false_report = inline_buttons(&q)
         .into_iter()
         .find(|d| d.starts_with("md:fr:"))
         .expect("false report");
@@ -718,7 +707,7 @@ async fn report_as_a_reply_puts_that_message_first_in_the_evidence() {
             .expect("the copy exists");
     })
     .await;
-    let data = buttons(&pick)
+    let data = inline_buttons(&pick)
         .into_iter()
         .find(|d| d.starts_with("rr:spam:"))
         .expect("spam button");
@@ -743,7 +732,7 @@ async fn report_as_a_reply_puts_that_message_first_in_the_evidence() {
         carol.command("/report");
     })
     .await;
-    let plain = buttons(&pick)
+    let plain = inline_buttons(&pick)
         .into_iter()
         .find(|d| d.starts_with("rr:spam:"))
         .expect("spam button");

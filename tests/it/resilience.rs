@@ -28,22 +28,6 @@ fn buttons(u: &User, message_id: i32) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Presses a button and waits until the bot answered that callback.
-async fn press(u: &User, message_id: i32, data: &str) {
-    let cb =
-        u.tg.press_button(&u.info, message_id, data)
-            .expect("button's message exists");
-    let answered =
-        u.tg.wait_until(WAIT, || {
-            u.tg.callback_answers()
-                .iter()
-                .any(|a| a["callback_query_id"].as_str() == Some(cb.callback_query_id.as_str()))
-                .then_some(())
-        })
-        .await;
-    assert!(answered.is_some(), "callback {data} never answered");
-}
-
 async fn protect_field(cluster: &Cluster, user: &User) -> Option<String> {
     let mut conn = cluster.redis.conn().await;
     redis::cmd("HGET")
@@ -67,8 +51,8 @@ async fn a_settings_button_pressed_twice_leaves_the_value_on_the_button() {
         .expect("a protect button");
     // The same press handled twice (a double tap, or one callback update
     // delivered again after a crash before its acknowledgement).
-    press(&alice, menu.message_id, &data).await;
-    press(&alice, menu.message_id, &data).await;
+    alice.press(menu.message_id, &data).await;
+    alice.press(menu.message_id, &data).await;
     assert_eq!(protect_field(&cluster, &alice).await.as_deref(), Some("1"));
     // The buttons now offer the opposite value (edited after the answer).
     let redrawn = eventually(WAIT, || async {
@@ -81,9 +65,9 @@ async fn a_settings_button_pressed_twice_leaves_the_value_on_the_button() {
 
     // A button of a message sent before values were in the data re-renders
     // the current settings and changes nothing.
-    press(&alice, menu.message_id, "set:protect").await;
+    alice.press(menu.message_id, "set:protect").await;
     assert_eq!(protect_field(&cluster, &alice).await.as_deref(), Some("1"));
-    press(&alice, menu.message_id, "set:protect:0").await;
+    alice.press(menu.message_id, "set:protect:0").await;
     assert_eq!(protect_field(&cluster, &alice).await.as_deref(), Some("0"));
 }
 
