@@ -640,18 +640,8 @@ async fn an_album_is_relayed_with_one_copy_messages_call() {
 
     let parts = tg.send_album(&alice.info, 3, Some("our trip"));
     let ids: Vec<i32> = parts.iter().map(|s| s.message_id).collect();
-    let copies = tg
-        .wait_until(WAIT, || {
-            let got: Vec<Received> = bob
-                .received()
-                .into_iter()
-                .filter(|r| {
-                    r.source
-                        .is_some_and(|(c, m)| c == alice.id() && ids.contains(&m))
-                })
-                .collect();
-            (got.len() == ids.len()).then_some(got)
-        })
+    let copies = bob
+        .copies_of(&alice, &ids)
         .await
         .unwrap_or_else(|| panic!("album never arrived: {:#?}", summary(&bob)));
 

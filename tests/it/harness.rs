@@ -295,6 +295,24 @@ impl User {
         self.info.id
     }
 
+    /// Waits until this user holds a copy of each of `from`'s messages
+    /// `ids`; returns those copies (None after [`WAIT`]).
+    pub async fn copies_of(&self, from: &User, ids: &[i32]) -> Option<Vec<Received>> {
+        self.tg
+            .wait_until(WAIT, || {
+                let got: Vec<Received> = self
+                    .received()
+                    .into_iter()
+                    .filter(|r| {
+                        r.source
+                            .is_some_and(|(c, m)| c == from.id() && ids.contains(&m))
+                    })
+                    .collect();
+                (got.len() == ids.len()).then_some(got)
+            })
+            .await
+    }
+
     /// Presses the inline button `data` under message `message_id` and
     /// waits until the bot answered that callback.
     pub async fn press(&self, message_id: i32, data: &str) {
