@@ -14,15 +14,35 @@ use crate::config::Settings;
 pub enum Lang {
     En,
     Ru,
+    Uk,
+    De,
+    Es,
+    Pt,
+    Tr,
 }
 
 impl Lang {
-    pub const ALL: &'static [Lang] = &[Lang::En, Lang::Ru];
+    /// Every language, in the order of the /language picker. Each has its
+    /// file `locales/<code>.yml`.
+    pub const ALL: &'static [Lang] = &[
+        Lang::En,
+        Lang::Ru,
+        Lang::Uk,
+        Lang::De,
+        Lang::Es,
+        Lang::Pt,
+        Lang::Tr,
+    ];
 
     pub fn code(self) -> &'static str {
         match self {
             Lang::En => "en",
             Lang::Ru => "ru",
+            Lang::Uk => "uk",
+            Lang::De => "de",
+            Lang::Es => "es",
+            Lang::Pt => "pt",
+            Lang::Tr => "tr",
         }
     }
 
@@ -31,10 +51,16 @@ impl Lang {
         match self {
             Lang::En => "English",
             Lang::Ru => "Русский",
+            Lang::Uk => "Українська",
+            Lang::De => "Deutsch",
+            Lang::Es => "Español",
+            Lang::Pt => "Português",
+            Lang::Tr => "Türkçe",
         }
     }
 
-    /// From an IETF tag such as Telegram's `language_code`; English otherwise.
+    /// From an IETF tag such as Telegram's `language_code` ("pt-br" is
+    /// Portuguese); Belarusian and Kazakh get Russian, others English.
     pub fn from_code(code: &str) -> Lang {
         let primary = code
             .split(['-', '_'])
@@ -42,7 +68,12 @@ impl Lang {
             .unwrap_or("")
             .to_ascii_lowercase();
         match primary.as_str() {
-            "ru" | "uk" | "be" | "kk" => Lang::Ru,
+            "ru" | "be" | "kk" => Lang::Ru,
+            "uk" => Lang::Uk,
+            "de" => Lang::De,
+            "es" => Lang::Es,
+            "pt" => Lang::Pt,
+            "tr" => Lang::Tr,
             _ => Lang::En,
         }
     }
@@ -644,6 +675,16 @@ mod tests {
         assert_eq!(Lang::from_code("ru-RU"), Lang::Ru);
         assert_eq!(Lang::from_code("en-US"), Lang::En);
         assert_eq!(Lang::from_code("xx"), Lang::En);
+        assert_eq!(Lang::from_code("be"), Lang::Ru);
+        assert_eq!(Lang::from_code("uk"), Lang::Uk);
+        assert_eq!(Lang::from_code("pt-br"), Lang::Pt);
+        assert_eq!(Lang::from_code("pt_PT"), Lang::Pt);
+        assert_eq!(Lang::from_code("es-419"), Lang::Es);
+        assert_eq!(Lang::from_code("de-AT"), Lang::De);
+        assert_eq!(Lang::from_code("TR"), Lang::Tr);
+        for &l in Lang::ALL {
+            assert_eq!(Lang::from_code(l.code()), l, "{l:?}");
+        }
         assert_eq!(Lang::from_optional(None), Lang::En);
     }
 

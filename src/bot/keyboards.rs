@@ -50,12 +50,13 @@ impl Keyboard {
     }
 }
 
-/// The language picker.
+/// The language picker: rows of at most three.
 pub fn language_picker() -> InlineKeyboardMarkup {
-    InlineKeyboardMarkup::new(vec![Lang::ALL
-        .iter()
-        .map(|&l| InlineKeyboardButton::callback(l.native_name(), Callback::Language(l).data()))
-        .collect::<Vec<_>>()])
+    InlineKeyboardMarkup::new(Lang::ALL.chunks(3).map(|row| {
+        row.iter()
+            .map(|&l| InlineKeyboardButton::callback(l.native_name(), Callback::Language(l).data()))
+            .collect::<Vec<_>>()
+    }))
 }
 
 /// The settings buttons, showing the current values. Each button carries

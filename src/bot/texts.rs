@@ -100,29 +100,79 @@ mod tests {
 
     use super::*;
 
-    #[test]
-    fn every_language_has_every_text() {
-        let en = include_str!("../../locales/en.yml");
-        let keys: Vec<&str> = en
-            .lines()
-            .filter(|l| !l.starts_with(' ') && !l.starts_with('_'))
-            .filter_map(|l| l.split_once(':').map(|(k, _)| k))
+    /// A locale file as key → text (`_version` and other `_` keys left out).
+    fn locale_file(path: &std::path::Path) -> std::collections::BTreeMap<String, String> {
+        let yaml = std::fs::read_to_string(path).unwrap();
+        let map: std::collections::BTreeMap<String, serde_json::Value> =
+            serde_saphyr::from_str(&yaml).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+        map.into_iter()
+            .filter(|(k, _)| !k.starts_with('_'))
+            .map(|(k, v)| match v {
+                serde_json::Value::String(s) => (k, s),
+                other => panic!("{path:?}: {k} is not a text: {other}"),
+            })
+            .collect()
+    }
+
+    /// The `%{name}` placeholders of a text, sorted.
+    fn placeholders(t: &str) -> Vec<&str> {
+        let mut names: Vec<&str> = t
+            .split("%{")
+            .skip(1)
+            .filter_map(|rest| rest.split_once('}').map(|(name, _)| name))
             .collect();
-        assert!(keys.len() > 20, "{keys:?}");
+        names.sort_unstable();
+        names
+    }
+
+    #[test]
+    fn placeholders_are_found() {
+        assert_eq!(placeholders("a %{b} c %{a}."), ["a", "b"]);
+        assert!(placeholders("100% {x}").is_empty());
+    }
+
+    /// Every file in `locales/` is a language of [`Lang`] and back, and has
+    /// exactly English's keys, each with English's placeholders, compiled in.
+    #[test]
+    fn every_locale_file_has_exactly_the_english_keys_and_placeholders() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("locales");
+        let mut files: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        files.sort();
+        let mut want: Vec<String> = Lang::ALL
+            .iter()
+            .map(|l| format!("{}.yml", l.code()))
+            .collect();
+        want.sort();
+        assert_eq!(files, want, "locale files and Lang::ALL differ");
+
+        let en = locale_file(&dir.join("en.yml"));
+        assert!(en.len() > 20, "{en:?}");
         for &lang in Lang::ALL {
-            for key in &keys {
-                let t = text(key, lang);
-                assert!(
-                    !t.is_empty() && t != *key && !t.contains(&format!("{}.", lang.code())),
-                    "{lang:?} lacks {key}"
+            let file = locale_file(&dir.join(format!("{}.yml", lang.code())));
+            let missing: Vec<&String> = en.keys().filter(|k| !file.contains_key(*k)).collect();
+            let extra: Vec<&String> = file.keys().filter(|k| !en.contains_key(*k)).collect();
+            assert!(missing.is_empty(), "{lang:?} lacks {missing:?}");
+            assert!(
+                extra.is_empty(),
+                "{lang:?} has keys English has not: {extra:?}"
+            );
+            for (key, english) in &en {
+                let t = &file[key];
+                assert!(!t.trim().is_empty(), "{lang:?}: {key} is empty");
+                assert_eq!(
+                    placeholders(t),
+                    placeholders(english),
+                    "{lang:?}: placeholders of {key} differ from English"
                 );
+                assert_eq!(&text(key, lang), t, "{lang:?}: {key} is not compiled in");
+            }
+            if lang != Lang::En {
+                assert_ne!(welcome(lang), welcome(Lang::En), "{lang:?}");
             }
         }
-        let ru = include_str!("../../locales/ru.yml");
-        for key in &keys {
-            assert!(ru.contains(&format!("\n{key}:")), "ru.yml lacks {key}");
-        }
-        assert_ne!(welcome(Lang::En), welcome(Lang::Ru));
         assert_eq!(
             search_timeout(Lang::En, Duration::from_secs(600)),
             "Nobody was found in 10 min. Tap Search to try again."

@@ -1304,6 +1304,52 @@ async fn replies_follow_the_users_language_and_the_language_button() {
     );
 }
 
+/// Every language besides English and Russian: picked in /language it is
+/// what the bot speaks (search and its keyboard button); a new user whose
+/// Telegram client uses it is welcomed in it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_language_is_selectable_and_followed() {
+    let cluster = Cluster::start(1).await;
+    let others: Vec<Lang> = Lang::ALL
+        .iter()
+        .copied()
+        .filter(|l| !matches!(l, Lang::En | Lang::Ru))
+        .collect();
+    assert!(others.len() >= 5, "{others:?}");
+    for (i, &lang) in others.iter().enumerate() {
+        let u = cluster.user(&format!("Picker{i}"));
+        let prompt = expect_after(&u, "language_prompt", EN, || {
+            u.command("/language");
+        })
+        .await;
+        let data = format!("lang:{}", lang.code());
+        assert!(inline_data(&prompt).contains(&data), "{lang:?} not offered");
+        u.press(prompt.message_id, &data).await;
+        wait_says_in(&u, "language_set", lang).await;
+        let searching = expect_after(&u, "searching", lang, || {
+            u.command("/search");
+        })
+        .await;
+        assert_keyboard(&searching, &["btn_cancel"], lang);
+        // The button's text in that language is understood as Cancel.
+        expect_after(&u, "search_cancelled", lang, || {
+            u.send_text(&text("btn_cancel", lang));
+        })
+        .await;
+
+        let native = cluster.user_in(&format!("Native{i}"), lang.code());
+        expect_after(&native, "searching", lang, || {
+            native.command("/search");
+        })
+        .await;
+        // Out of the queue again, so the next user searches alone.
+        expect_after(&native, "search_cancelled", lang, || {
+            native.send_text(&text("btn_cancel", lang));
+        })
+        .await;
+    }
+}
+
 /// Opens /settings and presses the button of the setting `setting` (e.g.
 /// `set:protect`), which carries the value it sets (`set:protect:1`).
 async fn toggle(u: &User, lang: Lang, setting: &str) {
